@@ -1,0 +1,30 @@
+"""Shared pytest configuration: Hypothesis profiles.
+
+Profiles (select with HYPOTHESIS_PROFILE=name; CI=true selects ``ci``):
+- ``ci``: derandomized (the same examples every run, so CI cannot flake), no deadline, no example
+  database written to the checkout, 50 examples per property.
+- ``dev``: the default locally, random examples, 50 per property, no deadline (the exact scores
+  take milliseconds but the first call pays for imports).
+- ``thorough``: 1000 examples per property, for a pre-release sweep.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    max_examples=50,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=50)
+settings.register_profile("thorough", deadline=None, max_examples=1000,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
