@@ -61,6 +61,13 @@ class Measure(abc.ABC):
         """E[X_0 | X_t = x] for the kernel N(alpha x0, var I), shape (n, d)."""
 
     @abc.abstractmethod
+    def _tangent(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Orthogonal projection of v[i] onto the tangent space of M at project(x)[i], shape (n, d).
+
+        For a finite set the tangent space is {0}; for a full-dimensional Gaussian it is R^d.
+        """
+
+    @abc.abstractmethod
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """(E_mu X, Cov_mu X), shapes (d,) and (d, d): used by the moment-matched prior (C1)."""
 
@@ -81,6 +88,17 @@ class Measure(abc.ABC):
     def project(self, x: np.ndarray) -> np.ndarray:
         """A nearest point of M (ties broken deterministically). x : (n, d) -> (n, d)."""
         return self._project(_validate.points(x, self.d))
+
+    def normal_part(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """v minus its projection on the tangent space of M at project(x): the normal component.
+
+        x, v : ndarray, shape (n, d) -> (n, d). Used by the score-error families of SPEC C6.
+        """
+        x = _validate.points(x, self.d)
+        v = _validate.points(v, self.d, name="v")
+        if v.shape != x.shape:
+            raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+        return v - self._tangent(x, v)
 
     def _kernel(self, t: float, process: ForwardProcess) -> tuple[float, float]:
         t = _validate.positive_time(t)
