@@ -3,8 +3,13 @@
 Pure math and numerics: no printing, no files, no global random state (STYLE.md rule 1).
 """
 
-from theory.processes import OU, VE, VP, ForwardProcess
+from theory.datasets import digits
 from theory.measures.base import Measure
+from theory.measures.mixture import Mixture
+from theory.measures.pointcloud import PointCloud
+from theory.measures.product import Product
+from theory.measures.subspace import Subspace
+from theory.processes import OU, VE, VP, ForwardProcess
 
 __all__ = [
     "OU",
@@ -12,4 +17,9 @@ __all__ = [
     "VE",
     "ForwardProcess",
     "Measure",
+    "PointCloud",
+    "Subspace",
+    "Product",
+    "Mixture",
+    "digits",
 ]

@@ -30,15 +30,10 @@ class Measure(abc.ABC):
     """A probability measure on R^d with closed-form diffused scores."""
 
     # -- to implement ------------------------------------------------------------------
-    @property
-    @abc.abstractmethod
-    def k(self) -> int:
-        """Intrinsic dimension of the support M (0 for a finite set, d for a full Gaussian)."""
-
-    @property
-    @abc.abstractmethod
-    def d(self) -> int:
-        """Ambient dimension."""
+    # Every measure has an intrinsic dimension ``k`` of its support M (0 for a finite set, d for
+    # a full-dimensional Gaussian) and an ambient dimension ``d``: a dataclass field or a property.
+    k: int
+    d: int
 
     @abc.abstractmethod
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,120 @@
+"""Weighted mixtures (unions) of measures, supports of different dimensions allowed (SPEC section 2).
+
+mu = sum_j w_j mu_j. With responsibilities r_j(x) = softmax_j(log w_j + log p_t^(j)(x)):
+
+    log p_t(x) = logsumexp_j (log w_j + log p_t^(j)(x)),
+    grad log p_t(x) = sum_j r_j(x) grad log p_t^(j)(x),   E[X_0 | x] = sum_j r_j(x) E_j[X_0 | x].
+
+The support is the union of the components' supports: its dimension k is the largest of theirs,
+the distance to it the smallest of the distances, and a projection is the nearest component's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+
+from theory.measures.base import Measure
+
+
+@dataclass(frozen=True, eq=False)
+class Mixture(Measure):
+    """sum_j w_j mu_j on R^d. components : sequence of Measure, all with the same d.
+
+    weights : (m,) >= 0 with positive sum (normalized), default uniform. Zero-weight components
+    are dropped (they are not in the support).
+    """
+
+    components: tuple[Measure, ...]
+    weights: np.ndarray | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        comps = tuple(self.components) if isinstance(self.components, (list, tuple)) else None
+        if not comps:
+            raise ValueError(f"components must be a non-empty sequence of Measure, got {self.components!r}")
+        for i, comp in enumerate(comps):
+            if not isinstance(comp, Measure):
+                raise TypeError(f"components[{i}] must be a Measure, got {type(comp).__name__}")
+        dims = [c.d for c in comps]
+        if len(set(dims)) != 1:
+            raise ValueError(f"components must share the ambient dimension d, got d = {dims}")
+        if self.weights is None:
+            w = np.full(len(comps), 1.0 / len(comps))
+        else:
+            w = np.asarray(self.weights, dtype=np.float64)
+            if w.shape != (len(comps),):
+                raise ValueError(f"weights must have shape ({len(comps)},), got {w.shape}")
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"weights must be finite and >= 0, got {w!r}")
+            if not w.sum() > 0:
+                raise ValueError("weights must have a positive sum, got all zeros")
+            w = w / w.sum()
+        comps = tuple(c for c, wj in zip(comps, w) if wj > 0)
+        w = w[w > 0]
+        w.setflags(write=False)
+        object.__setattr__(self, "components", comps)
+        object.__setattr__(self, "weights", w)
+
+    @property
+    def k(self) -> int:
+        return max(c.k for c in self.components)
+
+    @property
+    def d(self) -> int:
+        return self.components[0].d
+
+    def _sample(self, n, rng):
+        labels = rng.choice(len(self.components), size=n, p=self.weights)
+        out = np.empty((n, self.d))
+        for j, comp in enumerate(self.components):
+            rows = labels == j
+            out[rows] = comp._sample(int(rows.sum()), rng)
+        return out
+
+    def _nearest_component(self, x: np.ndarray) -> np.ndarray:
+        return np.argmin(np.stack([c._distance(x) for c in self.components]), axis=0)
+
+    def _distance(self, x):
+        return np.min(np.stack([c._distance(x) for c in self.components]), axis=0)
+
+    def _by_nearest(self, method: str, x: np.ndarray, *args) -> np.ndarray:
+        nearest = self._nearest_component(x)
+        out = np.empty_like(x)
+        for j, comp in enumerate(self.components):
+            rows = nearest == j
+            out[rows] = getattr(comp, method)(x[rows], *(a[rows] for a in args))
+        return out
+
+    def _project(self, x):
+        return self._by_nearest("_project", x)
+
+    def _tangent(self, x, v):
+        return self._by_nearest("_tangent", x, v)
+
+    def moments(self):
+        means, covs = zip(*(c.moments() for c in self.components))
+        means, covs = np.array(means), np.array(covs)
+        mean = self.weights @ means
+        second = np.einsum("j,jab->ab", self.weights, covs + np.einsum("ja,jb->jab", means, means))
+        return mean, second - np.outer(mean, mean)
+
+    def _log_joint(self, x, alpha, var) -> np.ndarray:
+        """log w_j + log p_t^(j)(x), shape (m, n)."""
+        return np.log(self.weights)[:, None] + np.stack([c._log_density(x, alpha, var) for c in self.components])
+
+    def _responsibilities(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
+        """Posterior component probabilities r_j(x), shape (m, n), by a log-sum-exp softmax."""
+        return softmax(self._log_joint(x, alpha, var), axis=0)
+
+    def _log_density(self, x, alpha, var):
+        return logsumexp(self._log_joint(x, alpha, var), axis=0)
+
+    def _score(self, x, alpha, var):
+        r = self._responsibilities(x, alpha, var)
+        return sum(rj[:, None] * c._score(x, alpha, var) for rj, c in zip(r, self.components))
+
+    def _denoise(self, x, alpha, var):
+        r = self._responsibilities(x, alpha, var)
+        return sum(rj[:, None] * c._denoise(x, alpha, var) for rj, c in zip(r, self.components))

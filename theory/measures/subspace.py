@@ -1,0 +1,101 @@
+"""Gaussian measures on affine subspaces (SPEC section 2): mu = N(m, U C U^T), U orthonormal (d, k).
+
+Under the kernel N(alpha x0, var I) the marginal is Gaussian, exactly:
+p_t = N(alpha m, alpha^2 U C U^T + var I). Diagonalizing C = Q diag(lam) Q^T and writing V = U Q,
+y = x - alpha m, w = V^T y and r = y - V w (the normal part):
+
+    log p_t(x) = -1/2 [sum_j w_j^2 / (alpha^2 lam_j + var) + |r|^2 / var
+                       + sum_j log(alpha^2 lam_j + var) + (d - k) log var + d log(2 pi)],
+    grad log p_t(x) = -V (w / (alpha^2 lam + var)) - r / var,
+    E[X_0 | X_t = x] = m + V (alpha lam w / (alpha^2 lam + var)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory import _validate
+from theory.measures.base import Measure
+
+
+@dataclass(frozen=True, eq=False)
+class Subspace(Measure):
+    """N(mean, basis cov basis^T): a Gaussian on the k-dim affine subspace mean + span(basis) of R^d.
+
+    k : 1 <= k <= d (k = d is a full-dimensional Gaussian). basis : (d, k) orthonormal columns,
+    default the first k coordinate axes. mean : (d,), default 0. cov : (k, k) symmetric positive
+    definite, default I_k. ``Subspace(k=1, d=3)`` is N(0, 1) on the first axis of R^3.
+    """
+
+    k: int
+    d: int
+    _: dataclasses.KW_ONLY
+    basis: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    cov: np.ndarray | None = None
+    _frame: np.ndarray = field(init=False, repr=False)  # V = basis Q, the eigenframe of cov
+    _lam: np.ndarray = field(init=False, repr=False)  # eigenvalues of cov, ascending
+
+    def __post_init__(self) -> None:
+        d = _validate.integer(self.d, "d", minimum=1)
+        k = _validate.integer(self.k, "k", minimum=1)
+        if k > d:
+            raise ValueError(f"k must satisfy 1 <= k <= d, got k={k}, d={d}")
+        basis = np.eye(d)[:, :k] if self.basis is None else _validate.orthonormal_frame(self.basis, d, k, "basis")
+        mean = np.zeros(d) if self.mean is None else _validate.vector(self.mean, d, "mean")
+        if self.cov is None:
+            cov = np.eye(k)
+        else:
+            cov = np.asarray(self.cov, dtype=np.float64)
+            if cov.shape != (k, k):
+                raise ValueError(f"cov must have shape ({k}, {k}), got {cov.shape}")
+            if not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T, rtol=1e-12, atol=0):
+                raise ValueError("cov must be a finite symmetric matrix")
+        lam, q = np.linalg.eigh(cov)
+        if not lam.min() > 0:
+            raise ValueError(f"cov must be positive definite, got smallest eigenvalue {lam.min():.3g}")
+        for name, value in (("k", k), ("d", d), ("basis", basis), ("mean", mean), ("cov", cov),
+                            ("_frame", basis @ q), ("_lam", lam)):
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tangent coordinates w = V^T y, shape (n, k), and normal part r = y - V w, shape (n, d)."""
+        w = y @ self._frame
+        return w, y - w @ self._frame.T
+
+    def _sample(self, n, rng):
+        z = rng.standard_normal((n, self.k)) * np.sqrt(self._lam)
+        return self.mean + z @ self._frame.T
+
+    def _distance(self, x):
+        return np.linalg.norm(self._split(x - self.mean)[1], axis=1)
+
+    def _project(self, x):
+        return x - self._split(x - self.mean)[1]
+
+    def _tangent(self, x, v):
+        return (v @ self._frame) @ self._frame.T
+
+    def moments(self):
+        return self.mean.copy(), (self._frame * self._lam) @ self._frame.T
+
+    def _log_density(self, x, alpha, var):
+        w, r = self._split(x - alpha * self.mean)
+        tangent_var = alpha * alpha * self._lam + var
+        quad = np.sum(w * w / tangent_var, axis=1) + np.einsum("ij,ij->i", r, r) / var
+        log_det = np.sum(np.log(tangent_var)) + (self.d - self.k) * np.log(var)
+        return -0.5 * (quad + log_det + self.d * np.log(2.0 * np.pi))
+
+    def _score(self, x, alpha, var):
+        w, r = self._split(x - alpha * self.mean)
+        return -(w / (alpha * alpha * self._lam + var)) @ self._frame.T - r / var
+
+    def _denoise(self, x, alpha, var):
+        w, _ = self._split(x - alpha * self.mean)
+        gain = alpha * self._lam / (alpha * alpha * self._lam + var)
+        return self.mean + (w * gain) @ self._frame.T
