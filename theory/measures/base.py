@@ -93,6 +93,9 @@ class Measure(abc.ABC):
         v = _validate.points(v, self.d, name="v")
         if v.shape != x.shape:
             raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+        return self._normal(x, v)
+
+    def _normal(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         return v - self._tangent(x, v)
 
     def _kernel(self, t: float, process: ForwardProcess) -> tuple[float, float]:

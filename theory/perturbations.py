@@ -1,0 +1,268 @@
+"""Score-error families (SPEC section 3: C2, C4, C6, C7).
+
+Each family is a frozen, callable wrapper: ``family(t, x)`` returns s(t, x) = base(t, x) + e(t, x)
+for a base score (usually :class:`ExactScore`) and an error e in closed form, given by
+``family.error(t, x)``. x : ndarray, shape (n, d); t : float > 0; both return shape (n, d).
+
+Families and their errors (n(x) a unit normal field, N_x / T_x the normal / tangent projections of
+M at the nearest point of x):
+
+=====================  ====================================  ===================================
+family                  e(t, x)                                L2 near t = 0 (SPEC C2)
+=====================  ====================================  ===================================
+BoundedConstant         b (a fixed vector)                     yes
+NormalOffset            c t^(-a) n(x)                          iff a < 1/2
+NormalScaling           (beta - 1) N_x s(t, x)                 iff beta = 1 (when k < d)
+Tangential              c T_x v (v a fixed vector)             yes
+Clipped                 s min(1, C/|s|) - s                    no; drift bounded (C4)
+Smoothed                grad log p_{t+h} - grad log p_t        no (C7)
+RandomField             A m^(-1/2) sum_j u_j cos(w_j.x + b_j)  yes (bounded)
+=====================  ====================================  ===================================
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory import _validate
+from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.processes import ForwardProcess, check_process
+
+ScoreFn = Callable[[float, np.ndarray], np.ndarray]
+
+
+def _check_measure(measure: object) -> Measure:
+    if not isinstance(measure, Measure):
+        raise TypeError(f"measure must be a Measure, got {type(measure).__name__}")
+    return measure
+
+
+def _check_score(score: object) -> ScoreFn:
+    if not callable(score):
+        raise TypeError(f"score must be callable (t, x) -> (n, d), got {type(score).__name__}")
+    return score
+
+
+def _real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ExactScore:
+    """The exact score grad log p_t of ``measure`` under ``process``, as a plain (t, x) callable."""
+
+    measure: Measure
+    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _check_measure(self.measure)
+        check_process(self.process)
+
+    def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
+        return self.measure.score(t, x, process=self.process)
+
+
+class Perturbation(abc.ABC):
+    """A score s = base + e with e in closed form."""
+
+    score: ScoreFn
+
+    @abc.abstractmethod
+    def error(self, t: float, x: np.ndarray) -> np.ndarray:
+        """e(t, x), shape (n, d)."""
+
+    def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
+        return self.score(t, x) + self.error(t, x)
+
+
+@dataclass(frozen=True)
+class BoundedConstant(Perturbation):
+    """e(t, x) = b: a constant vector (bounded, hence L2)."""
+
+    score: ScoreFn
+    b: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        b = np.asarray(self.b, dtype=np.float64)
+        if b.ndim != 1 or not np.all(np.isfinite(b)):
+            raise ValueError(f"b must be a finite vector of shape (d,), got {np.asarray(self.b)!r}")
+        object.__setattr__(self, "b", b)
+
+    def error(self, t, x):
+        return np.broadcast_to(self.b, np.shape(x))
+
+
+@dataclass(frozen=True)
+class NormalOffset(Perturbation):
+    """e(t, x) = c t^(-a) n(x), n(x) = N_x v / |N_x v|: the normal part of a fixed vector v, normalized.
+
+    For a linear subspace (v normal to it) n is the constant v; for a sphere with v along the
+    off-span directions it is constant too. Rows where N_x v = 0 get e = 0. L2 iff a < 1/2; lands
+    on M iff a < 1 (SPEC C6, derived in :mod:`theory.symbolic`).
+    """
+
+    score: ScoreFn
+    measure: Measure
+    v: np.ndarray
+    c: float
+    a: float
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        _check_measure(self.measure)
+        v = _validate.vector(self.v, self.measure.d, "v")
+        object.__setattr__(self, "v", v)
+        object.__setattr__(self, "c", _real(self.c, "c"))
+        object.__setattr__(self, "a", _real(self.a, "a"))
+
+    def error(self, t, x):
+        x = np.asarray(x, dtype=np.float64)
+        normal = self.measure._normal(x, np.broadcast_to(self.v, x.shape))
+        norm = np.linalg.norm(normal, axis=1, keepdims=True)
+        unit = np.divide(normal, norm, out=np.zeros_like(normal), where=norm > 0)
+        return (self.c * t ** (-self.a)) * unit
+
+
+@dataclass(frozen=True)
+class NormalScaling(Perturbation):
+    """e(t, x) = (beta - 1) N_x s(t, x): the normal part of the score multiplied by beta.
+
+    For a PointCloud (k = 0, N_x = I) this is beta s, e.g. "half the exact score" at beta = 1/2
+    (SPEC C7). L2 only at beta = 1 when k < d; lands on M iff beta > 0, at rate delta^min(beta, 1/2).
+    """
+
+    score: ScoreFn
+    measure: Measure
+    beta: float
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        _check_measure(self.measure)
+        object.__setattr__(self, "beta", _real(self.beta, "beta"))
+
+    def error(self, t, x):
+        x = np.asarray(x, dtype=np.float64)
+        return (self.beta - 1.0) * self.measure._normal(x, self.score(t, x))
+
+    def __call__(self, t, x):
+        x = np.asarray(x, dtype=np.float64)
+        s = self.score(t, x)
+        return s + (self.beta - 1.0) * self.measure._normal(x, s)
+
+
+@dataclass(frozen=True)
+class Tangential(Perturbation):
+    """e(t, x) = c T_x v: the tangential part of a fixed vector v (bounded; moves mass along M)."""
+
+    score: ScoreFn
+    measure: Measure
+    v: np.ndarray
+    c: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        _check_measure(self.measure)
+        object.__setattr__(self, "v", _validate.vector(self.v, self.measure.d, "v"))
+        object.__setattr__(self, "c", _real(self.c, "c"))
+
+    def error(self, t, x):
+        x = np.asarray(x, dtype=np.float64)
+        return self.c * self.measure._tangent(x, np.broadcast_to(self.v, x.shape))
+
+
+@dataclass(frozen=True)
+class Clipped(Perturbation):
+    """s(t, x) clipped to norm at most C: e = s min(1, C/|s|) - s. Bounded drift (SPEC C4)."""
+
+    score: ScoreFn
+    C: float
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        object.__setattr__(self, "C", _validate.positive_real(self.C, "C"))
+
+    def _clipped(self, t, x):
+        s = self.score(t, x)
+        norm = np.linalg.norm(s, axis=1, keepdims=True)
+        factor = np.minimum(1.0, self.C / np.maximum(norm, np.finfo(np.float64).tiny))
+        return s, s * factor
+
+    def error(self, t, x):
+        s, clipped = self._clipped(t, x)
+        return clipped - s
+
+    def __call__(self, t, x):
+        return self._clipped(t, x)[1]
+
+
+@dataclass(frozen=True)
+class Smoothed(Perturbation):
+    """s(t, x) = grad log p_{t+h}(x): the exact score at a later time (a kernel-smoothed score, C7).
+
+    For a PointCloud this is the score of a Gaussian kernel density estimate with bandwidth
+    sigma(t + h) around the contracted points alpha(t + h) x_i. e = grad log p_{t+h} - grad log p_t.
+    """
+
+    measure: Measure
+    h: float
+    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _check_measure(self.measure)
+        object.__setattr__(self, "h", _validate.positive_real(self.h, "h"))
+        check_process(self.process)
+
+    @property
+    def score(self) -> ScoreFn:
+        return ExactScore(self.measure, process=self.process)
+
+    def error(self, t, x):
+        return self(t, x) - self.measure.score(t, x, process=self.process)
+
+    def __call__(self, t, x):
+        return self.measure.score(t + self.h, x, process=self.process)
+
+
+@dataclass(frozen=True)
+class RandomField(Perturbation):
+    """e(x) = amplitude m^(-1/2) sum_j u_j cos(w_j . x + b_j): a random smooth bounded field.
+
+    m random features with w_j ~ N(0, I / length_scale^2), b_j ~ U[0, 2 pi), u_j ~ N(0, I_d),
+    drawn once at construction from ``rng`` (so the field is a fixed function afterwards).
+    |e| <= amplitude sqrt(m) max|u_j| and, in mean square over the feature draw, E|e|^2 ~
+    amplitude^2 d / 2.
+    """
+
+    score: ScoreFn
+    d: int
+    rng: np.random.Generator = field(repr=False)
+    amplitude: float = 1.0
+    length_scale: float = 1.0
+    features: int = 64
+    _w: np.ndarray = field(init=False, repr=False)
+    _b: np.ndarray = field(init=False, repr=False)
+    _u: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        d = _validate.integer(self.d, "d", minimum=1)
+        rng = _validate.generator(self.rng)
+        m = _validate.integer(self.features, "features", minimum=1)
+        amplitude = _real(self.amplitude, "amplitude")
+        ell = _validate.positive_real(self.length_scale, "length_scale")
+        object.__setattr__(self, "_w", rng.standard_normal((d, m)) / ell)
+        object.__setattr__(self, "_b", rng.uniform(0.0, 2.0 * np.pi, m))
+        object.__setattr__(self, "_u", rng.standard_normal((m, d)) * (amplitude / np.sqrt(m)))
+
+    def error(self, t, x):
+        return np.cos(np.asarray(x, dtype=np.float64) @ self._w + self._b) @ self._u
