@@ -209,14 +209,31 @@ def reverse_sde(
     c_y, c_s, c_z = step_coefficients(times, scheme, process)
     y = _initial(prior, n, d, times[0], process, rng).astype(dtype)
     recorders = {name: obs.recorder(times, n, d) for name, obs in record.items()}
-    s = np.empty((n, d), dtype=dtype)
-    z = np.empty((n, d), dtype=dtype)
+
+    def noise(i: int, out: np.ndarray) -> None:
+        rng.standard_normal(out=out, dtype=dtype)
+
+    _integrate(score, y, times, (c_y, c_s, c_z), noise, chunk, recorders.values())
+    return SDEResult(samples=y, times=times, records={k: r.result() for k, r in recorders.items()},
+                     scheme=scheme, grid=grid, process=process)
+
+
+def _integrate(score: Score, y: np.ndarray, times: np.ndarray, coefficients: tuple[np.ndarray, ...],
+               noise: Callable[[int, np.ndarray], None], chunk: int, recorders) -> None:
+    """The hot loop, in place on y: y <- c_y y + c_s s(t_i, y) + c_z z_i for i = 0 .. steps - 1.
+
+    ``noise(i, out)`` fills ``out`` with the standard normals of step i (the tests inject a
+    shared Brownian path here to measure strong order).
+    """
+    c_y, c_s, c_z = coefficients
+    s = np.empty_like(y)
+    z = np.empty_like(y)
     for i in range(len(times) - 1):
         t = float(times[i])
         _evaluate(score, t, y, chunk, out=s, step=i)
-        for rec in recorders.values():
+        for rec in recorders:
             rec.update(i, t, y, s)
-        rng.standard_normal(out=z, dtype=dtype)
+        noise(i, z)
         with np.errstate(over="ignore", invalid="ignore"):
             y *= c_y[i]
             s *= c_s[i]
@@ -227,10 +244,8 @@ def reverse_sde(
             raise NonFiniteError(
                 f"particles became NaN/inf at step {i} (t = {times[i + 1]:.6g}); the score may be too large "
                 f"for this grid: use more steps or scheme='posterior'", step=i, t=float(times[i + 1]))
-    for rec in recorders.values():
+    for rec in recorders:
         rec.update(len(times) - 1, float(times[-1]), y, None)
-    return SDEResult(samples=y, times=times, records={k: r.result() for k, r in recorders.items()},
-                     scheme=scheme, grid=grid, process=process)
 
 
 def _evaluate(score: Score, t: float, y: np.ndarray, chunk: int, *, out: np.ndarray, step: int) -> None:
