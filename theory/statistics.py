@@ -1,0 +1,156 @@
+"""The statistics that judge claims (SPEC section 4): slopes in delta, plateaus, memorization.
+
+"Lands on M" is never one number at one delta: it is the log-log slope of a robust distance
+statistic against delta over several decades, with a bootstrap confidence band. Each function
+takes its randomness as an explicit ``rng`` and states its confidence level.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from theory import _validate
+
+# Slope magnitude below which a distance curve counts as flat. Landing on M under any of the
+# families we study has an exponent >= 1/4 over the tested range (SPEC C6: min(beta, 1/2) with
+# beta >= 1/4 on our grids, 1 - a with a <= 3/4); a plateau has exponent 0. 0.1 separates the two
+# with room for the bootstrap band (typically +-0.02 at n = 2000 per delta).
+FLAT_SLOPE = 0.1
+
+
+class Statistic(enum.Enum):
+    """Robust per-delta summaries of distances to M."""
+
+    RMS = "rms"
+    MEDIAN = "median"
+
+
+def _summary(values: np.ndarray, statistic: Statistic) -> float:
+    return float(np.sqrt(np.mean(values**2))) if statistic is Statistic.RMS else float(np.median(values))
+
+
+@dataclass(frozen=True)
+class SlopeFit:
+    """Least-squares slope of log(statistic) on log(delta) with a percentile bootstrap band.
+
+    deltas, levels : (m,), the statistic at each delta. slope, intercept : the fit.
+    low, high : the (1 - alpha) bootstrap band of the slope. n_boot : bootstrap resamples.
+    """
+
+    deltas: np.ndarray
+    levels: np.ndarray
+    slope: float
+    intercept: float
+    low: float
+    high: float
+    alpha: float
+    n_boot: int
+    statistic: Statistic
+
+    @property
+    def decades(self) -> float:
+        """log10(max delta / min delta): the span the slope was measured over."""
+        return float(np.log10(self.deltas.max() / self.deltas.min()))
+
+    def contains(self, value: float, *, tolerance: float = 0.0) -> bool:
+        """True if ``value`` lies in [low - tolerance, high + tolerance]."""
+        return self.low - tolerance <= value <= self.high + tolerance
+
+    def lands(self) -> bool:
+        """Distance shrinks as a positive power of delta: the whole band is above FLAT_SLOPE."""
+        return self.low > FLAT_SLOPE
+
+    def plateaus(self) -> bool:
+        """Distance does not shrink: the band lies inside (-FLAT_SLOPE, FLAT_SLOPE) at a level > 0."""
+        return -FLAT_SLOPE < self.low and self.high < FLAT_SLOPE and bool(np.all(self.levels > 0))
+
+
+def loglog_slope(deltas: Sequence[float], distances: Sequence[np.ndarray], *, rng: np.random.Generator,
+                 statistic: Statistic | str = Statistic.RMS, alpha: float = 0.01, n_boot: int = 400) -> SlopeFit:
+    """Slope of log stat(distances at delta) vs log delta with a percentile bootstrap band.
+
+    deltas : (m,) distinct, > 0, m >= 3. distances[j] : (n_j,) distances to M of independent
+    samples at deltas[j]. Bootstrap: particles are resampled with replacement within each delta,
+    independently across deltas (the runs at different deltas are independent), ``n_boot`` times;
+    the band is the [alpha/2, 1 - alpha/2] percentile interval of the refitted slopes.
+    """
+    rng = _validate.generator(rng)
+    statistic = Statistic(statistic) if not isinstance(statistic, Statistic) else statistic
+    deltas = np.asarray(deltas, dtype=np.float64)
+    if deltas.ndim != 1 or deltas.size < 3 or np.any(deltas <= 0) or np.unique(deltas).size != deltas.size:
+        raise ValueError(f"deltas must be >= 3 distinct positive numbers, got {deltas!r}")
+    if len(distances) != deltas.size:
+        raise ValueError(f"distances must have one array per delta ({deltas.size}), got {len(distances)}")
+    arrays = [np.asarray(dist, dtype=np.float64) for dist in distances]
+    for j, arr in enumerate(arrays):
+        if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"distances[{j}] must be >= 2 finite non-negative numbers, got shape {arr.shape}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n_boot = _validate.integer(n_boot, "n_boot", minimum=10)
+    x = np.log(deltas)
+    levels = np.array([_summary(arr, statistic) for arr in arrays])
+    if np.any(levels <= 0):
+        raise ValueError("a distance statistic is 0: all samples exactly on M; the slope is undefined")
+    slope, intercept = np.polyfit(x, np.log(levels), 1)
+    boot = np.empty((n_boot, deltas.size))
+    for j, arr in enumerate(arrays):
+        draws = arr[rng.integers(0, arr.size, size=(n_boot, arr.size))]
+        boot[:, j] = np.sqrt(np.mean(draws**2, axis=1)) if statistic is Statistic.RMS else np.median(draws, axis=1)
+    boot = np.maximum(boot, np.finfo(np.float64).tiny)
+    xc = x - x.mean()
+    boot_slopes = (np.log(boot) @ xc) / (xc @ xc)
+    low, high = np.quantile(boot_slopes, [alpha / 2, 1 - alpha / 2])
+    return SlopeFit(deltas=deltas, levels=levels, slope=float(slope), intercept=float(intercept), low=float(low),
+                    high=float(high), alpha=alpha, n_boot=n_boot, statistic=statistic)
+
+
+@dataclass(frozen=True)
+class HitTest:
+    """Which training points the samples landed nearest to, against predicted probabilities.
+
+    counts, expected : (N,). chi2, pvalue : Pearson's chi-square goodness of fit
+    (scipy.stats.chisquare, N - 1 degrees of freedom). all_hit : every point with positive
+    predicted probability was hit at least once. min_expected : the smallest expected count (the
+    chi-square approximation wants >= 5).
+    """
+
+    counts: np.ndarray
+    expected: np.ndarray
+    chi2: float
+    pvalue: float
+    all_hit: bool
+    min_expected: float
+
+    def consistent(self, alpha: float) -> bool:
+        """The frequencies are consistent with the prediction at level alpha and every point is hit."""
+        return self.pvalue > alpha and self.all_hit
+
+
+def hit_frequencies(nearest_index: np.ndarray, probabilities: np.ndarray) -> HitTest:
+    """Chi-square test of the nearest-training-point counts against ``probabilities``.
+
+    nearest_index : (n,) integers in [0, N). probabilities : (N,), >= 0, summing to 1 (within
+    1e-9). Points with zero predicted probability must receive no hits (they are pooled into the
+    statistic as an impossible cell: any hit there gives p-value 0).
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 1 or np.any(p < 0) or not np.isclose(p.sum(), 1.0, rtol=0, atol=1e-9):
+        raise ValueError(f"probabilities must be a non-negative vector summing to 1, got sum {p.sum()!r}")
+    idx = np.asarray(nearest_index)
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or np.any(idx < 0) or np.any(idx >= p.size):
+        raise ValueError(f"nearest_index must be integers in [0, {p.size}), got dtype {idx.dtype}, shape {idx.shape}")
+    counts = np.bincount(idx, minlength=p.size)
+    n = idx.size
+    support = p > 0
+    if np.any(counts[~support] > 0):
+        return HitTest(counts, n * p, float("inf"), 0.0, False, float(np.min(n * p[support])))
+    expected = n * p[support]
+    chi2, pvalue = stats.chisquare(counts[support], expected)
+    return HitTest(counts=counts, expected=n * p, chi2=float(chi2), pvalue=float(pvalue),
+                   all_hit=bool(np.all(counts[support] > 0)), min_expected=float(expected.min()))
