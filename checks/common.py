@@ -1,0 +1,186 @@
+"""What every claim check shares: budgets, the frozen result records, verdict logic, the landing study.
+
+A check runs several *cases* (settings the claim covers: its prediction must hold) and several
+*negative controls* (settings built to violate the claim's hypotheses, judged against the claim's
+prediction as if they held: each must come out refuted, which shows the check can fail).
+
+Verdict of a case: ``CONFIRMED`` when the measurement agrees with the prediction at the stated
+level, ``REFUTED`` when it contradicts it, ``INCONCLUSIVE`` when the measurement cannot decide
+(e.g. a confidence band straddling the boundary). A check is CONFIRMED when every case is
+confirmed and every control refuted; REFUTED when any case is refuted; INCONCLUSIVE otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Literal
+
+import numpy as np
+
+from theory.measures.base import Measure
+from theory.processes import OU, ForwardProcess
+from theory.simulator import reverse_sde
+from theory.statistics import SlopeFit, Statistic, loglog_slope
+
+Budget = Literal["fast", "full"]
+BUDGETS: tuple[str, ...] = ("fast", "full")
+
+
+class Verdict(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    REFUTED = "refuted"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One setting of a check: what was predicted, what was measured, and the verdict.
+
+    setting : short human-readable description of measure, process, prior, score error.
+    prediction, measurement : dicts of named values (measurement values may be (value, uncertainty)).
+    control : True for a negative control (its verdict must be REFUTED).
+    figure : optional plot data for the report (plain lists/arrays, never files).
+    """
+
+    name: str
+    setting: str
+    prediction: dict[str, Any]
+    measurement: dict[str, Any]
+    verdict: Verdict
+    control: bool = False
+    figure: dict[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The frozen outcome of one claim check (STYLE.md rule 13)."""
+
+    claim: str
+    statement: str
+    source: str
+    budget: str
+    seed: int
+    cases: tuple[Case, ...]
+    verdict: Verdict
+    versions: dict[str, str]
+    elapsed: float
+
+    @property
+    def controls(self) -> tuple[Case, ...]:
+        return tuple(c for c in self.cases if c.control)
+
+    @property
+    def main_cases(self) -> tuple[Case, ...]:
+        return tuple(c for c in self.cases if not c.control)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (numpy scalars and arrays become Python numbers and lists)."""
+        return _plain({
+            "claim": self.claim, "statement": self.statement, "source": self.source, "budget": self.budget,
+            "seed": self.seed, "verdict": self.verdict.value, "versions": self.versions,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "cases": [{"name": c.name, "setting": c.setting, "control": c.control, "verdict": c.verdict.value,
+                       "prediction": c.prediction, "measurement": c.measurement} for c in self.cases],
+        })
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def overall(cases: Sequence[Case]) -> Verdict:
+    """CONFIRMED iff every case is confirmed and every control refuted; REFUTED if a case is refuted."""
+    main = [c for c in cases if not c.control]
+    controls = [c for c in cases if c.control]
+    if any(c.verdict is Verdict.REFUTED for c in main):
+        return Verdict.REFUTED
+    if all(c.verdict is Verdict.CONFIRMED for c in main) and all(c.verdict is Verdict.REFUTED for c in controls):
+        return Verdict.CONFIRMED
+    return Verdict.INCONCLUSIVE
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, the package and its scientific dependencies (provenance)."""
+    out = {"python": platform.python_version()}
+    for dist in ("sgm-manifolds", "numpy", "scipy", "sympy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+            out[dist] = "not installed"
+    return out
+
+
+def check_budget(budget: object) -> str:
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    return str(budget)
+
+
+def finish(claim, *, budget: str, seed: int, cases: Sequence[Case], started: float) -> CheckResult:
+    """Assemble the CheckResult of ``claim`` (a theory.claims.Claim) from its cases."""
+    return CheckResult(claim=claim.id, statement=claim.statement, source=claim.source, budget=budget, seed=seed,
+                       cases=tuple(cases), verdict=overall(cases), versions=versions(),
+                       elapsed=time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class LandingStudy:
+    """Distances to M of reverse-SDE samples at several early-stopping times, with the slope fit."""
+
+    fit: SlopeFit
+    deltas: np.ndarray
+    distances: tuple[np.ndarray, ...]
+    sigmas: np.ndarray
+    samples: tuple[np.ndarray, ...]
+
+    def figure(self, label: str, predicted_slope: float | None) -> dict[str, Any]:
+        """Plot data for a log-log distance-vs-delta panel."""
+        return {"kind": "loglog", "label": label, "deltas": self.deltas.tolist(),
+                "levels": self.fit.levels.tolist(), "predicted_slope": predicted_slope,
+                "fit": [self.fit.slope, self.fit.intercept]}
+
+
+def landing_study(score: Callable[[float, np.ndarray], np.ndarray], measure: Measure, *, deltas: Sequence[float],
+                  n: int, steps_per_decade: int, T: float, seed_sequence: np.random.SeedSequence,
+                  process: ForwardProcess = OU(), prior=None, statistic: Statistic = Statistic.RMS,
+                  distance: Callable[[np.ndarray], np.ndarray] | None = None,
+                  keep_samples: bool = False, alpha: float = 0.01) -> LandingStudy:
+    """Run the sampler once per delta (independent streams from ``seed_sequence.spawn``), measure
+    the distance to M (or ``distance``), and fit the log-log slope with a bootstrap band.
+
+    The geometric grid gets ``steps_per_decade`` steps per decade of [delta, T], so every delta is
+    integrated with the same resolution per decade.
+    """
+    deltas = np.asarray(sorted(deltas, reverse=True), dtype=np.float64)
+    streams = seed_sequence.spawn(len(deltas) + 1)
+    dist_fn = measure.distance if distance is None else distance
+    distances, samples = [], []
+    for delta, stream in zip(deltas, streams[:-1]):
+        steps = max(1, int(np.ceil(steps_per_decade * np.log10(T / delta))))
+        res = reverse_sde(score, d=measure.d, n=n, T=T, delta=float(delta), steps=steps, process=process,
+                          prior=prior, rng=np.random.default_rng(stream))
+        distances.append(dist_fn(res.samples))
+        if keep_samples:
+            samples.append(res.samples)
+    fit = loglog_slope(deltas, distances, rng=np.random.default_rng(streams[-1]), statistic=statistic, alpha=alpha)
+    return LandingStudy(fit=fit, deltas=deltas, distances=tuple(distances),
+                        sigmas=np.sqrt(process.sigma2(deltas)), samples=tuple(samples))
