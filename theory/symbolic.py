@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 import sympy
+from sympy.codegen.cfunctions import expm1
 
 from theory.processes import OU, ForwardProcess, check_process
 
@@ -57,6 +58,7 @@ __all__ = [
     "BoundaryCase",
     "BoundaryPrediction",
     "boundary_prediction",
+    "li_concentration_region",
 ]
 
 
@@ -95,20 +97,60 @@ class Symbols:
 SYMBOLS = Symbols()
 
 
+def _is_zero(expr: Any, *, thorough: bool = True) -> bool:
+    """Whether ``expr`` is identically 0: cheap normal forms first, simplify as the last resort.
+
+    With ``thorough=False`` only the cheap forms (expand, cancel) are tried: a False may then be a
+    missed identity, which is acceptable where it only costs an unmerged Piecewise branch.
+    """
+    expr = sympy.sympify(expr)
+    if sympy.expand(expr) == 0 or sympy.cancel(sympy.together(expr)) == 0:
+        return True
+    return bool(thorough and sympy.simplify(expr) == 0)
+
+
+def _with_expm1(expr: sympy.Expr) -> sympy.Expr:
+    """Rewrite every sum ... + c exp(x) - c + ... as ... + c expm1(x) + ... (c a number).
+
+    sigma(t)^2 = 1 - exp(-2t) evaluated literally keeps only ~7 digits at t = 1e-9; with expm1 it
+    keeps full precision, as the NumPy processes do. (sympy.codegen.rewriting.optimize does this
+    too but takes seconds on the VP expressions.)
+    """
+
+    def fix(add: sympy.Add) -> sympy.Expr:
+        const = sympy.Add(*(x for x in add.args if x.is_Number))
+        if const == 0:
+            return add
+        for i, term in enumerate(add.args):
+            coeff, rest = term.as_coeff_Mul()
+            if isinstance(rest, sympy.exp) and coeff == -const:
+                others = [x for j, x in enumerate(add.args) if j != i and not x.is_Number]
+                return sympy.Add(*others, coeff * expm1(rest.args[0]))
+        return add
+
+    return expr.replace(lambda e: e.is_Add, fix)
+
+
 def numpy_twin(expr: Any, *args: sympy.Symbol) -> Callable[..., np.ndarray]:
     """The NumPy twin of ``expr`` as a function of ``args``: ``lambdify(args, expr, "numpy")``.
 
-    The returned function broadcasts its arguments and always returns a float64 (or bool, for a
-    relational) ndarray of the broadcast shape, also when ``expr`` is a constant (plain
-    ``lambdify`` returns a Python scalar then). Symbols of ``expr`` not in ``args`` must have
+    Cancellation-prone sums c exp(x) - c are first rewritten as c expm1(x), so that the twins
+    keep full relative precision as t -> 0 like the NumPy processes do. The returned function
+    broadcasts its arguments and always returns a float64 (or bool, for a relational) ndarray of
+    the broadcast shape, also when ``expr`` is a constant (plain ``lambdify`` returns a Python
+    scalar then). Symbols of ``expr`` not in ``args`` must have
     been substituted before.
     """
     expr = sympy.sympify(expr)
     missing = expr.free_symbols - set(args)
     if missing:
         raise ValueError(f"expr has free symbols {sorted(map(str, missing))} that are not arguments {args}")
+    # (A Symbol is also a sympy Boolean, hence the explicit classes.)
+    is_bool = isinstance(expr, (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanFunction,
+                                sympy.logic.boolalg.BooleanAtom))
+    if not is_bool:
+        expr = _with_expm1(expr)
     fn = sympy.lambdify(args, expr, modules="numpy")
-    is_bool = isinstance(expr, (sympy.logic.boolalg.Boolean, sympy.core.relational.Relational))
 
     def twin(*values: Any) -> np.ndarray:
         if len(values) != len(args):
@@ -157,7 +199,7 @@ def small_time_expansion(process: ForwardProcess = OU()) -> SmallTimeExpansion:
     t = ex.t
     g0 = sympy.limit(ex.g2, t, 0)
     slope = sympy.limit(ex.sigma2 / t, t, 0)
-    if sympy.simplify(slope - g0) != 0:
+    if not _is_zero(slope - g0):
         raise ValueError(f"{process!r}: lim sigma^2/t = {slope} differs from g2(0) = {g0}")
     if not g0.is_positive:
         raise ValueError(f"{process!r}: g2(0) must be > 0 for the small-time expansion, got {g0}")
@@ -214,7 +256,7 @@ def girsanov_weight(process: ForwardProcess = OU()) -> sympy.Expr:
     the weight is 1. Source: SPEC C2 (Girsanov's theorem; Pidstrigach 2022 for the idea).
     """
     ex = check_process(process).symbolic()
-    return sympy.simplify(ex.g2 / 2)
+    return ex.g2 / 2
 
 
 def _leading(expr: sympy.Expr, t: sympy.Symbol) -> tuple[sympy.Expr, sympy.Expr]:
@@ -237,24 +279,38 @@ def _nonzero_condition(coeff: sympy.Expr) -> sympy.Basic:
     return sympy.And(*conds)
 
 
+def _weighted_leading_groups(error_squared: Any, process: ForwardProcess) -> list[tuple[sympy.Expr, sympy.Expr]]:
+    """Leading terms C t^p of (g^2/2) E|e|^2, grouped by exponent p: [(C_p, p), ...].
+
+    The expression is expanded and every term's leading behaviour taken; terms with the same
+    exponent (as expressions) are summed before their coefficient is examined, so that e.g.
+    (beta - 1)^2 (d - k)/sigma^2 is read as one group and not as cancelling pieces.
+    """
+    t = SYMBOLS.t
+    weight = girsanov_weight(process)
+    groups: dict[sympy.Expr, sympy.Expr] = {}
+    for term in sympy.Add.make_args(sympy.expand(sympy.sympify(error_squared))):
+        coeff, exponent = _leading(weight * term, t)
+        key = sympy.expand(exponent)
+        groups[key] = groups.get(key, sympy.S.Zero) + coeff
+    return [(sympy.factor(c), p) for p, c in groups.items()]
+
+
 def l2_condition(error_squared: Any, process: ForwardProcess = OU()) -> sympy.Basic:
     """Exact condition for int_0^{t1} (g(t)^2 / 2) E_fwd |e|^2 dt < infinity (t1 > 0 fixed).
 
-    ``error_squared`` : SymPy expression of E_fwd |e(t, X_t)|^2 in ``SYMBOLS.t``, a sum of
-    nonnegative terms (e.g. :func:`offset_error_squared` with c_i > 0, so that no two terms can
-    cancel). On [t0, t1], t0 > 0, every term is continuous, so only t -> 0 matters: a term whose
-    weighted leading behaviour is C t^p (C != 0) is integrable at 0 iff p > -1. The result is
-    And over the terms of (C = 0 or p > -1), a SymPy relational in the parameters. Source: SPEC C2
-    (the L2 condition, with the general Girsanov weight g^2/2 of :func:`girsanov_weight`).
+    ``error_squared`` : SymPy expression of E_fwd |e(t, X_t)|^2 in ``SYMBOLS.t``. On [t0, t1],
+    t0 > 0, everything is continuous, so only t -> 0 matters: the weighted integrand is read as a
+    sum of groups C_p t^p + (higher order) with distinct exponents p, and a group is integrable
+    at 0 iff C_p = 0 or p > -1. The result is And over the groups of (C_p = 0 or p > -1), a SymPy
+    relational in the parameters. Assumption (stated, not checked): the groups are nonnegative, so
+    that distinct groups cannot cancel; true for the families here (offsets sum_i c_i t^(-a_i)
+    along one normal with c_i > 0, the scaled and the true normal score). Source: SPEC C2 (the L2
+    condition, with the general Girsanov weight g^2/2 of :func:`girsanov_weight`).
     """
     process = check_process(process)
-    t = SYMBOLS.t
-    weight = girsanov_weight(process)
-    terms = sympy.Add.make_args(sympy.expand(sympy.sympify(error_squared)))
-    conds = []
-    for term in terms:
-        coeff, exponent = _leading(weight * term, t)
-        conds.append(sympy.Or(sympy.Not(_nonzero_condition(coeff)), exponent > -1))
+    conds = [sympy.Or(sympy.Not(_nonzero_condition(coeff)), exponent > -1)
+             for coeff, exponent in _weighted_leading_groups(error_squared, process)]
     return sympy.simplify(sympy.And(*conds))
 
 
@@ -267,25 +323,27 @@ def l2_region(error_squared: Any, process: ForwardProcess = OU(), parameter: sym
     scaled normal score gives FiniteSet(1) (beta = 1). Source: SPEC C2; formalized as here.
     """
     process = check_process(process)
-    t = SYMBOLS.t
-    weight = girsanov_weight(process)
+    if not isinstance(parameter, sympy.Symbol):
+        raise TypeError(f"parameter must be a SymPy Symbol, got {type(parameter).__name__}")
     region: sympy.Set = sympy.S.Reals
-    for term in sympy.Add.make_args(sympy.expand(sympy.sympify(error_squared))):
-        coeff, exponent = _leading(weight * term, t)
-        param_factors = [f for f in sympy.Mul.make_args(sympy.factor(coeff)) if f.has(parameter)]
+    for coeff, exponent in _weighted_leading_groups(error_squared, process):
+        param_factors = [f for f in sympy.Mul.make_args(coeff) if f.has(parameter)]
         zero_set = sympy.solveset(sympy.Mul(*param_factors), parameter, sympy.S.Reals) if param_factors \
             else sympy.S.EmptySet
-        ok = sympy.solveset(exponent > -1, parameter, sympy.S.Reals) if exponent.has(parameter) \
-            else (sympy.S.Reals if exponent > -1 else sympy.S.EmptySet)
+        if exponent.has(parameter):
+            ok = sympy.solveset(exponent > -1, parameter, sympy.S.Reals)
+        else:
+            ok = sympy.S.Reals if bool(exponent > -1) else sympy.S.EmptySet
         region = sympy.Intersection(region, sympy.Union(ok, zero_set))
-    return sympy.simplify(region) if not isinstance(region, sympy.Set) else region
+    return region
 
 
 def l2_integral(error_squared: Any, process: ForwardProcess = OU(), *, t1: Any = 1) -> sympy.Expr:
     """int_0^{t1} (g(t)^2 / 2) E_fwd |e|^2 dt by ``sympy.integrate(..., conds="piecewise")``.
 
     The validation path for :func:`l2_condition`: for concrete parameter values it returns a
-    finite number or ``oo``. Source: SPEC C2.
+    finite number or a non-finite expression (``oo``; SymPy may attach a spurious imaginary part,
+    e.g. ``oo + I*pi/2`` for 1/sigma^2 under OU, so test ``.is_finite``). Source: SPEC C2.
     """
     process = check_process(process)
     t = SYMBOLS.t
@@ -328,20 +386,24 @@ def score_explosion(process: ForwardProcess = OU()) -> ScoreExplosion:
     sigma^2 E|score|^2 -> d - k (exactly (d - k) + k sigma^2 for OU with c2 = 1, since alpha^2 +
     sigma^2 = 1), and as sigma^2 ~ g2(0) t, int_delta^T E|score|^2 dt = ((d - k)/g2(0))
     log(1/delta) + O(1) (OU: (d - k)/2). The coefficient is lim t E|score|^2, the remainder
-    E|score|^2 - coefficient/t being integrable at 0 (checked here). Source: SPEC C5;
+    E|score|^2 - coefficient/t being O(1) (sigma^2/t is analytic and nonzero at 0). Source: SPEC C5;
     Pidstrigach 2022 for the idea (the true drift is not square-integrable); formalized as here.
     """
     process = check_process(process)
     ex = process.symbolic()
     t, d, k, c2 = SYMBOLS.t, SYMBOLS.d, SYMBOLS.k, SYMBOLS.c2
     mean_square = (d - k) / ex.sigma2 + k / (ex.alpha**2 * c2 + ex.sigma2)
-    scaled = sympy.simplify(ex.sigma2 * mean_square)
-    lim = sympy.simplify(sympy.limit(scaled, t, 0))
-    log_coefficient = sympy.simplify(sympy.limit(t * mean_square, t, 0))
-    remainder = sympy.simplify((mean_square - log_coefficient / t).subs({d: 3, k: 1, c2: 1}))
-    _, p = _leading(remainder, t) if remainder != 0 else (0, sympy.oo)
-    if not p > -1:
-        raise ArithmeticError(f"E|score|^2 - C/t is not integrable at 0 for {process!r}: exponent {p}")
+    scaled = (d - k) + k * ex.sigma2 / (ex.alpha**2 * c2 + ex.sigma2)  # = sigma^2 * mean_square
+    # Near t = 0 the tangent part k/(alpha^2 c2 + sigma^2) is continuous with value k/c2 (c2 > 0),
+    # so only the normal part is singular: sigma^2 is analytic with sigma^2 = g0 t + O(t^2)
+    # (:func:`small_time_expansion`), so t/sigma^2 = 1/g0 + O(t). Hence sigma^2 E|score|^2 ->
+    # d - k, and t E|score|^2 = (d - k)/g0 + O(t): E|score|^2 - C/t = O(1) is integrable at 0 and
+    # int_delta^T E|score|^2 dt = C log(1/delta) + O(1).
+    g0 = small_time_expansion(process).g0
+    sigma2_0 = sympy.limit(ex.sigma2, t, 0)
+    alpha2_0 = sympy.limit(ex.alpha**2, t, 0)
+    lim = sympy.factor((d - k) + k * sigma2_0 / (alpha2_0 * c2 + sigma2_0))
+    log_coefficient = sympy.factor((d - k) / g0)
     return ScoreExplosion(process=process, mean_square=mean_square, scaled=scaled, limit=lim,
                           log_coefficient=log_coefficient,
                           mean_square_numpy=numpy_twin(mean_square, t, d, k, c2),
@@ -408,9 +470,28 @@ def _general_moment_odes(process: ForwardProcess) -> tuple[sympy.Expr, sympy.Exp
     s = SYMBOLS
     score = -s.beta * y / ex.sigma2 + s.c * t ** (-s.a)
     drift = -ex.f * y + ex.g2 * score
-    p_coef = sympy.expand(sympy.diff(drift, y))
-    q_coef = sympy.expand(drift.subs(y, 0))
+    p_coef = sympy.diff(drift, y)  # not expanded: keeps sigma^2 whole, so the twins can use expm1
+    q_coef = drift.subs(y, 0)
     return -(p_coef * s.m + q_coef), -(2 * p_coef * s.v + ex.g2), p_coef, q_coef
+
+
+def _euler_rhs(family: ErrorFamily, rate0: sympy.Expr, g0: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """Leading-order (Euler) right-hand sides: rate0 m/t - g0 c t^(-a) and 2 rate0 v/t - g0."""
+    s = SYMBOLS
+    dm = rate0 * s.m / s.t + family.specialize(-g0 * s.c * s.t ** (-s.a))
+    return dm, 2 * rate0 * s.v / s.t - g0
+
+
+@functools.lru_cache(maxsize=None)
+def _leading_rate(family: ErrorFamily, process: ForwardProcess) -> sympy.Expr:
+    """rate0 = lim_{t->0} t (f + beta g^2/sigma^2), by SymPy limits (= beta, or 1 for NORMAL_OFFSET).
+
+    f, g^2 and sigma^2/t are analytic at 0 with sigma^2/t -> g0 = g2(0) > 0
+    (:func:`small_time_expansion`), so t (f + beta g^2/sigma^2) = rate0 + O(t).
+    """
+    ex = process.symbolic()
+    t = ex.t
+    return family.specialize(sympy.limit(t * ex.f, t, 0) + SYMBOLS.beta * sympy.limit(t * ex.g2 / ex.sigma2, t, 0))
 
 
 @functools.lru_cache(maxsize=None)
@@ -426,7 +507,8 @@ def moment_odes(family: ErrorFamily, process: ForwardProcess = OU()) -> MomentOD
         dv/dt = 2 f v + 2 beta g^2 v / sigma^2 - g^2,
 
     with beta = 1 for the NORMAL_OFFSET family and c = 0 for SCALED_NORMAL. Near t = 0,
-    t (f + beta g^2/sigma^2) = beta + O(t) and g^2 = g0 + O(t) (checked here by series), so the
+    t (f + beta g^2/sigma^2) = beta + O(t) and g^2 = g0 + O(t) (the limits are computed here; the
+    remainders are O(t) because f, g^2 and sigma^2/t are analytic at 0), so the
     leading-order equations are of Euler type: dm/dt = beta m/t - g0 c t^(-a), dv/dt = 2 beta v/t - g0;
     the O(t) remainders only multiply solutions by 1 + O(t). The exact homogeneous solution is
     h = sigma^(2 beta) alpha^(1 - 2 beta) (since d log sigma^2/dt = 2 f + g^2/sigma^2). Source:
@@ -438,19 +520,10 @@ def moment_odes(family: ErrorFamily, process: ForwardProcess = OU()) -> MomentOD
     ex = process.symbolic()
     t, s = ex.t, SYMBOLS
     g0 = small_time_expansion(process).g0
-    dm_dt, dv_dt, p_coef, _ = _general_moment_odes(process)
+    dm_dt, dv_dt, _, _ = _general_moment_odes(process)
     dm_dt, dv_dt = family.specialize(dm_dt), family.specialize(dv_dt)
-    # Leading order: t * (-P) -> beta with an O(t) remainder; forcing -g^2 c t^(-a) -> -g0 c t^(-a).
-    rate = family.specialize(-t * p_coef)
-    rate0 = sympy.simplify(sympy.limit(rate, t, 0))
-    remainder = sympy.simplify(rate - rate0)
-    if remainder != 0:
-        r_exp = _leading(remainder.subs(s.beta, 1), t)[1]  # remainder is linear in beta
-        if not r_exp >= 1:
-            raise ArithmeticError(f"t(f + beta g^2/sigma^2) - beta is not O(t) for {process!r}: {remainder}")
-    forcing0 = family.specialize(-g0 * s.c * t ** (-s.a))
-    dm_lead = rate0 * s.m / t + forcing0
-    dv_lead = 2 * rate0 * s.v / t - g0
+    # Leading order: t (f + beta g^2/sigma^2) = rate0 + O(t) and g^2 c t^(-a) = g0 c t^(-a) (1 + O(t)).
+    dm_lead, dv_lead = _euler_rhs(family, _leading_rate(family, process), g0)
     beta = family.specialize(s.beta)
     homogeneous = ex.sigma2**beta * ex.alpha ** (1 - 2 * beta)
     param = family.parameter
@@ -470,15 +543,20 @@ def exact_score_variance_residual(process: ForwardProcess = OU()) -> sympy.Expr:
     ex = process.symbolic()
     _, dv_dt, _, _ = _general_moment_odes(process)
     rhs = dv_dt.subs({SYMBOLS.beta: 1, SYMBOLS.v: ex.sigma2})
-    return sympy.simplify(sympy.diff(ex.sigma2, ex.t) - rhs)
+    residual = sympy.diff(ex.sigma2, ex.t) - rhs
+    return sympy.S.Zero if _is_zero(residual) else sympy.simplify(residual)
 
 
 # -- asymptotics of sums of powers and logs ---------------------------------------------------
+def _t_powers(expr: sympy.Expr, t: sympy.Symbol) -> sympy.Expr:
+    """Rewrite exp(p log t) (as dsolve writes t^p) as t^p."""
+    return expr.replace(lambda e: isinstance(e, sympy.exp) and e.args[0].has(sympy.log(t)),
+                        lambda e: t ** sympy.simplify(sympy.expand(e.args[0]) / sympy.log(t)))
+
+
 def _normalize(expr: sympy.Expr, t: sympy.Symbol) -> sympy.Expr:
     """Rewrite exp(p log t) as t^p, cancel and expand, so that ``expr`` is a sum of c t^p log(t)^q."""
-    expr = expr.replace(lambda e: isinstance(e, sympy.exp) and e.args[0].has(sympy.log(t)),
-                        lambda e: t ** sympy.simplify(sympy.expand(e.args[0]) / sympy.log(t)))
-    expr = sympy.powsimp(sympy.expand(expr), force=True)
+    expr = sympy.powsimp(sympy.expand(_t_powers(expr, t)), force=True)
     return sympy.expand(sympy.powsimp(sympy.cancel(sympy.expand(expr)), force=True))
 
 
@@ -608,11 +686,12 @@ def _piecewise(segments: list[_Segment], attr: str, param: sympy.Symbol) -> symp
         if isinstance(seg.domain, sympy.FiniteSet):
             (r,) = seg.domain
             for j in (i - 1, i + 1):
-                if 0 <= j < len(segments) and sympy.simplify(getattr(segments[j], attr).subs(param, r) - value) == 0:
+                if 0 <= j < len(segments) and _is_zero(getattr(segments[j], attr).subs(param, r) - value,
+                                                       thorough=False):
                     value = getattr(segments[j], attr)
                     break
         for n, (expr, dom) in enumerate(groups):
-            if sympy.simplify(expr - value) == 0:
+            if _is_zero(expr - value, thorough=False):
                 target = n
                 break
         if target is None:
@@ -681,8 +760,15 @@ class BoundaryPrediction:
     log_power_numpy: Callable[..., np.ndarray] = field(repr=False, compare=False)
 
 
-def _dsolve_euler(rhs: sympy.Expr, unknown: sympy.Symbol, amplitude: sympy.Symbol) -> sympy.Expr:
-    """General solution of d unknown/dt = rhs (a first-order linear ODE) by dsolve; C1 -> amplitude."""
+_G0 = sympy.Symbol("g0", positive=True)  # g2(0) kept symbolic while solving, substituted after
+
+
+@functools.lru_cache(maxsize=None)
+def _dsolve_linear(rhs: sympy.Expr, unknown: sympy.Symbol, amplitude: sympy.Symbol) -> sympy.Expr:
+    """General solution of d unknown/dt = rhs (first-order linear) by dsolve, C1 renamed ``amplitude``.
+
+    Cached: with g0 symbolic the Euler equations are the same for every process.
+    """
     t = SYMBOLS.t
     fn = sympy.Function("y")
     ode = sympy.Eq(fn(t).diff(t), rhs.subs(unknown, fn(t)))
@@ -717,8 +803,11 @@ def boundary_prediction(family: ErrorFamily, process: ForwardProcess = OU()) -> 
     odes = moment_odes(family, process)
     process = odes.process
     t, s, param = SYMBOLS.t, SYMBOLS, family.parameter
-    m_sol = _dsolve_euler(odes.dm_dt_leading, s.m, s.A)
-    v_sol = _dsolve_euler(odes.dv_dt_leading, s.v, s.B)
+    g0 = small_time_expansion(process).g0
+    # The Euler equations of odes.dm_dt_leading, odes.dv_dt_leading with g0 kept symbolic.
+    dm_generic, dv_generic = _euler_rhs(family, _leading_rate(family, process), _G0)
+    m_sol = _t_powers(_dsolve_linear(dm_generic, s.m, s.A).subs(_G0, g0), t)
+    v_sol = _t_powers(_dsolve_linear(dv_generic, s.v, s.B).subs(_G0, g0), t)
     rms2 = sympy.expand(m_sol**2 + v_sol)
     seg_m = _segments(m_sol, t, param)
     seg_v = _segments(v_sol, t, param)
@@ -751,3 +840,16 @@ def boundary_prediction(family: ErrorFamily, process: ForwardProcess = OU()) -> 
         lands=numpy_twin(landing.as_relational(param), param),
         is_l2=numpy_twin(l2.as_relational(param), param),
         rate_numpy=numpy_twin(rate, param), log_power_numpy=numpy_twin(log_power, param))
+
+
+def li_concentration_region(process: ForwardProcess = OU()) -> sympy.Set:
+    """The set of offset exponents a with c t^(-a) = o(sigma(t)^-2) as t -> 0.
+
+    Li, Shen, Hsieh, He 2025 (arXiv:2509.24912): a score error of size o(sigma^-2) keeps the
+    samples concentrated on M. For the normal offset e = c t^(-a) n this is the condition that
+    c t^(-a) sigma(t)^2, whose leading exponent is 1 - a (sigma^2 ~ g2(0) t), tends to 0: a < 1,
+    the landing region of :func:`boundary_prediction` (NORMAL_OFFSET) -- the cross-check of SPEC C6.
+    """
+    ex = check_process(process).symbolic()
+    _, exponent = _leading(SYMBOLS.c * ex.t ** (-SYMBOLS.a) * ex.sigma2, ex.t)
+    return sympy.solveset(exponent > 0, SYMBOLS.a, sympy.S.Reals)
