@@ -1,0 +1,32 @@
+"""Foundation performance (issue 2): exact scores against the cost of their unavoidable kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from checks import perf
+
+
+def test_pointcloud_score_vs_one_matmul(benchmark, report_ratio):
+    """2000 queries against the 1797 digits in d = 64: PointCloud.score <= 3 x one x @ points.T."""
+    pytest.importorskip("sklearn")
+    from theory.datasets import digits
+
+    cloud = digits()
+    measured = perf.pointcloud_score_ratio(cloud)
+    report_ratio("PointCloud.score / (x @ points.T)", measured, perf.POINTCLOUD_SCORE_BOUND, "2000 x 1797, d = 64")
+    benchmark(cloud.score, 0.05, cloud.points)
+    assert measured <= perf.POINTCLOUD_SCORE_BOUND
+
+
+def test_sphere_score_vs_elementwise_pass(benchmark, report_ratio):
+    """10^5 points near the unit 2-sphere in R^5: Sphere.score <= 20 x one elementwise pass."""
+    from theory.measures.sphere import Sphere
+
+    sphere = Sphere(k=2, d=5)
+    measured = perf.sphere_score_ratio(sphere)
+    report_ratio("Sphere.score / (x * 2.0)", measured, perf.SPHERE_SCORE_BOUND, "10^5 points, d = 5")
+    x = sphere.sample(100_000, np.random.default_rng(0))
+    benchmark(sphere.score, 1e-3, x)
+    assert measured <= perf.SPHERE_SCORE_BOUND
