@@ -8,7 +8,12 @@ run-dependent line is the wall time in the provenance section at the end.
 
 Plot data come from ``Case.figure`` dicts; the kinds drawn are ``loglog`` (distance vs delta
 with the predicted slope), ``phase`` (C6 phase diagram), ``scatter`` (2-D memorization) and
-``codim`` (sigma^2 E|score|^2 vs t). A figure of another kind is listed, not drawn.
+``codim`` (sigma^2 E|score|^2 vs t). A figure of another kind is not drawn.
+
+Keys: loglog {label, deltas, levels, predicted_slope, fit=[slope, intercept]}; phase {label, family,
+param, rate_measured, rate_band, rate_predicted, lands_measured, lands_predicted, l2, optional
+boundary (the predicted landing boundary in the parameter) and l2_region [lo, hi]}; scatter
+{label, train (N, 2), samples (n, 2)}; codim {label, t, value, sem, predicted}.
 """
 
 from __future__ import annotations
@@ -127,17 +132,22 @@ def _plot_phase(items, path: Path) -> None:
         l2 = np.asarray(f.get("l2", [False] * len(param)), bool)
         lands_pred = np.asarray(f.get("lands_predicted", [False] * len(param)), bool)
         lands_meas = np.asarray(f.get("lands_measured", [False] * len(param)), bool)
-        if l2.any():
-            ax.axvspan(param[l2].min() - 0.05, param[l2].max() + 0.05, color="C2", alpha=0.15, label="L2 (paper)")
+        if f.get("l2_region"):  # the paper's L2 region, [lo, hi] in the parameter (clipped to the axis)
+            lo, hi = f["l2_region"]
+            span = (max(lo, param.min() - 0.1), min(hi, param.max() + 0.1))
+            ax.axvspan(*span, color="C2", alpha=0.15, label="L2 (paper)")
+        elif l2.any():
+            ax.scatter(param[l2], np.zeros(l2.sum()), marker="s", color="C2", label="L2 (paper)")
         ax.plot(param[order], predicted[order], "k--", lw=1, label="predicted rate")
         ax.errorbar(param, measured, yerr=[measured - band[:, 0], band[:, 1] - measured], fmt="none", ecolor="C0")
         ax.scatter(param[lands_meas], measured[lands_meas], color="C0", zorder=3, label="lands (measured)")
         ax.scatter(param[~lands_meas], measured[~lands_meas], color="C3", marker="x", zorder=3,
                    label="does not land (measured)")
-        if lands_pred.any() and (~lands_pred).any():
-            edge = 0.5 * (param[lands_pred].max() + param[~lands_pred].min()) if param[lands_pred].max() < \
-                param[~lands_pred].min() else 0.5 * (param[lands_pred].min() + param[~lands_pred].max())
-            ax.axvline(edge, color="k", lw=0.8, ls=":", label="predicted boundary")
+        if f.get("boundary") is not None:
+            ax.axvline(float(f["boundary"]), color="k", lw=0.8, ls=":", label="predicted boundary")
+        elif lands_pred.any() and (~lands_pred).any():
+            ax.scatter(param[~lands_pred], predicted[~lands_pred], facecolors="none", edgecolors="k", s=60,
+                       label="predicted not to land")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel(str(f.get("family", "parameter")), fontsize=8)
         ax.set_ylabel("rate exponent of RMS distance", fontsize=8)

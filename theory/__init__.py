@@ -1,15 +1,21 @@
 """sgm-manifolds: exact forward processes, data measures and scores for score-based generative models.
 
 Pure math and numerics: no printing, no files, no global random state (STYLE.md rule 1).
+The names below are the public contract (independent checks import them); submodules hold the
+rest: ``theory.priors``, ``theory.observers``, ``theory.perturbations``, ``theory.symbolic``,
+``theory.estimators``, ``theory.statistics``, ``theory.claims``.
 """
 
+from theory.claims import CLAIMS, Prediction, Setting, predict
 from theory.datasets import digits
 from theory.measures.base import Measure
 from theory.measures.mixture import Mixture
 from theory.measures.pointcloud import PointCloud
 from theory.measures.product import Product
+from theory.measures.sphere import Sphere
 from theory.measures.subspace import Subspace
 from theory.processes import OU, VE, VP, ForwardProcess
+from theory.simulator import Grid, NonFiniteError, Scheme, SDEResult, reverse_sde, time_grid
 
 __all__ = [
     "OU",
@@ -19,7 +25,18 @@ __all__ = [
     "Measure",
     "PointCloud",
     "Subspace",
+    "Sphere",
     "Product",
     "Mixture",
     "digits",
+    "reverse_sde",
+    "SDEResult",
+    "Scheme",
+    "Grid",
+    "time_grid",
+    "NonFiniteError",
+    "CLAIMS",
+    "Setting",
+    "Prediction",
+    "predict",
 ]

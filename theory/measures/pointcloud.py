@@ -125,45 +125,46 @@ class PointCloud(Measure):
         return mean, (centered * self.weights[:, None]).T @ centered
 
     # -- diffused quantities --------------------------------------------------------------
-    def _posterior_block(self, block: np.ndarray, alpha: float, var: float, out: np.ndarray) -> np.ndarray:
-        """Unnormalized posterior weights exp(logit - max) written into ``out``; returns the max logit.
+    def _posterior_blocks(self, x: np.ndarray, alpha: float, var: float):
+        """Yield (rows, weights, top) over row blocks of x: unnormalized posterior weights.
 
-        logit_i(x) = log w_i + (alpha x.x_i - alpha^2 |x_i|^2 / 2) / var, i.e. the exact logit plus
-        |x|^2 / (2 var), which is constant in i.
+        weights[j, i] = exp(logit_i(x_j) - top_j), logit_i(x) = log w_i + (alpha x.x_i -
+        alpha^2 |x_i|^2 / 2) / var (the exact logit plus |x|^2 / (2 var), constant in i), top_j =
+        max_i logit_i(x_j). The scale alpha/var and the bias are folded into one augmented
+        matrix product [x, 1] @ [alpha/var x_i, bias_i]^T, so the (n, N) block is touched only by
+        the product, the max, the shift, the exp and the sum. ``weights`` is a reused buffer.
         """
-        np.matmul(block, self.points.T, out=out)
-        out *= alpha / var
-        out += self._log_w - (alpha * alpha / var) * self._half_sq_norms
-        top = out.max(axis=1, keepdims=True)
-        out -= top
-        np.exp(out, out=out)
-        return top[:, 0]
-
-    def _log_density(self, x, alpha, var):
-        n = x.shape[0]
-        result = np.empty(n)
+        n, d = x.shape
+        coef = np.empty((self.size, d + 1))
+        np.multiply(self.points, alpha / var, out=coef[:, :d])
+        coef[:, d] = self._log_w - (alpha * alpha / var) * self._half_sq_norms
         step = self._rows_per_block()
         buffer = np.empty((min(step, n), self.size))
+        augmented = np.empty((min(step, n), d + 1))
+        augmented[:, d] = 1.0
         for start in range(0, n, step):
-            block = x[start:start + step]
-            out = buffer[: block.shape[0]]
-            top = self._posterior_block(block, alpha, var, out)
-            result[start:start + step] = top + np.log(out.sum(axis=1))
+            rows = slice(start, min(start + step, n))
+            m = rows.stop - rows.start
+            augmented[:m, :d] = x[rows]
+            weights = buffer[:m]
+            np.matmul(augmented[:m], coef.T, out=weights)
+            top = weights.max(axis=1, keepdims=True)
+            weights -= top
+            np.exp(weights, out=weights)
+            yield rows, weights, top[:, 0]
+
+    def _log_density(self, x, alpha, var):
+        result = np.empty(x.shape[0])
+        for rows, weights, top in self._posterior_blocks(x, alpha, var):
+            result[rows] = top + np.log(weights.sum(axis=1))
         sq_norm = np.einsum("ij,ij->i", x, x)
         return result - sq_norm / (2.0 * var) - 0.5 * self.d * np.log(2.0 * np.pi * var)
 
     def _denoise(self, x, alpha, var):
-        n = x.shape[0]
-        result = np.empty((n, self.d))
-        step = self._rows_per_block()
-        buffer = np.empty((min(step, n), self.size))
-        for start in range(0, n, step):
-            block = x[start:start + step]
-            out = buffer[: block.shape[0]]
-            self._posterior_block(block, alpha, var, out)
-            total = out.sum(axis=1, keepdims=True)
-            np.matmul(out, self.points, out=result[start:start + step])
-            result[start:start + step] /= total
+        result = np.empty((x.shape[0], self.d))
+        for rows, weights, _ in self._posterior_blocks(x, alpha, var):
+            np.matmul(weights, self.points, out=result[rows])
+            result[rows] /= weights.sum(axis=1, keepdims=True)
         return result
 
     def posterior(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
@@ -174,6 +175,6 @@ class PointCloud(Measure):
         alpha, var = self._kernel(t, process)
         x = _validate.points(x, self.d)
         out = np.empty((x.shape[0], self.size))
-        self._posterior_block(x, alpha, var, out)
-        out /= out.sum(axis=1, keepdims=True)
+        for rows, weights, _ in self._posterior_blocks(x, alpha, var):
+            out[rows] = weights / weights.sum(axis=1, keepdims=True)
         return out
