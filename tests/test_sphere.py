@@ -1,0 +1,795 @@
+"""Tests of the k-sphere measure, uniform and von Mises-Fisher (theory/measures/sphere.py, SPEC section 2).
+
+Deterministic laws (score = grad log p_t, Tweedie, geometry) are Hypothesis properties with bounded
+strategies; independent evaluations (quadrature over the sphere, Monte Carlo posterior means,
+mpmath at 50 digits) check the closed forms themselves; statistical tests of the samplers use
+fixed seeds and state alpha and n.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import integrate, special, stats
+
+import strategies as sts
+from theory.measures import sphere as sphere_module
+from theory.measures.sphere import Sphere
+from theory.processes import OU, VE, VP
+
+EPS = np.finfo(np.float64).eps
+
+# -- strategies (bounded; to be moved into tests/strategies.py) ----------------------------------------
+# Intrinsic and ambient dimensions drawn: S^1, S^2, S^3 in R^d with d <= 5.
+SPHERE_K_MAX, SPHERE_D_MAX = 3, 5
+# Radius range and center box: the sphere stays within |x| <= 4 + 3, like the other measures' data.
+RADIUS_MIN, RADIUS_MAX = 0.3, 3.0
+CENTER_MAX = 2.0
+# vMF concentrations drawn (besides 0): from nearly uniform to a cap of angular radius ~ 0.14.
+KAPPA_MIN, KAPPA_MAX = 0.1, 50.0
+
+
+def unit_vector(rng: np.random.Generator, p: int) -> np.ndarray:
+    u = rng.standard_normal(p)
+    return u / np.linalg.norm(u)
+
+
+@st.composite
+def spheres(draw, *, k: int | None = None, d: int | None = None, vmf: bool | None = None) -> Sphere:
+    """Sphere(k, d) with 1 <= k <= 3, k < d <= 5, radius in [0.3, 3] (log-uniform), center in
+    [-2, 2]^d or 0, a Haar-random frame or the default one, and kappa = 0 or log-uniform in [0.1, 50]
+    with a uniform random direction. Arrays come from NumPy with a Hypothesis-drawn seed."""
+    k = draw(st.integers(min_value=1, max_value=SPHERE_K_MAX)) if k is None else k
+    d = draw(st.integers(min_value=k + 1, max_value=SPHERE_D_MAX)) if d is None else d
+    rng = np.random.default_rng(draw(sts.seeds))
+    radius = draw(sts.log_uniform(RADIUS_MIN, RADIUS_MAX))
+    center = rng.uniform(-CENTER_MAX, CENTER_MAX, d) if draw(st.booleans()) else None
+    frame = sts.random_orthogonal(rng, d)[:, : k + 1] if draw(st.booleans()) else None
+    vmf = draw(st.booleans()) if vmf is None else vmf
+    if not vmf:
+        return Sphere(k, d, radius=radius, center=center, frame=frame)
+    kappa = draw(sts.log_uniform(KAPPA_MIN, KAPPA_MAX))
+    return Sphere(k, d, radius=radius, center=center, frame=frame, kappa=kappa, direction=unit_vector(rng, k + 1))
+
+
+@st.composite
+def sphere_cases(draw, *, t_min: float = sts.T_MIN, t_max: float = sts.T_MAX, far_max: float = sts.R_FAR):
+    """A sphere, a process (OU, VP, VE), t log-uniform in [t_min, t_max] and on/near/far points
+    (``strategies.query_points``: near = distance 0.1 to 5 sigma(t), far = |x| in [10, far_max])."""
+    sphere = draw(spheres())
+    process = draw(sts.processes())
+    t = draw(sts.times(t_min, t_max))
+    x, kinds = draw(sts.query_points(sphere, float(process.sigma(t)), far_max=far_max))
+    return sts.Case(sphere, process, t, x, kinds)
+
+
+# -- error model (as in test_measures.py, with the sphere's constants) ---------------------------------
+def local_scale(sphere: Sphere, alpha: float, var: float) -> float:
+    """ell = sigma^2 / (sigma + alpha L), L = 2 r the diameter of the support of X_0 | X_t.
+
+    |d_e^3 log p_t| = (alpha/sigma^2)^3 |kappa_3(e . X_0 | X_t)| <= (alpha/sigma^2)^3 (2 r)^3 <= 10.4 / ell^3.
+    """
+    return var / (math.sqrt(var) + 2.0 * alpha * sphere.radius)
+
+
+def rounding_scale(sphere: Sphere, x: np.ndarray, alpha: float, var: float, log_p: np.ndarray) -> np.ndarray:
+    """S(x): magnitude of the terms summed into log p_t(x), shape (n,): the quadratic terms, the
+    normalization, the result, and 10 + |ell(kappa)| for the vMF log-normalizers."""
+    radius = np.linalg.norm(x, axis=1) + alpha * (np.linalg.norm(sphere.center) + sphere.radius)
+    ell_kappa = abs(float(sphere_module._vmf_log_normalizer(sphere.k + 1, np.array([sphere.kappa]))[0]))
+    return radius**2 / var + sphere.d * abs(math.log(2 * math.pi * var)) + np.abs(log_p) + 10.0 + ell_kappa
+
+
+def rounding_units(d: int) -> float:
+    """Unit roundings per log p_t evaluation: a length-d dot product (d), the Bessel kernels (<= 4,
+    checked against mpmath below) and a few sums."""
+    return 4.0 * (d + 4)
+
+
+# -- 1. Bessel kernels against mpmath ---------------------------------------------------------------
+# References are computed at 50 significant digits (mpmath.workdps, which leaves the global
+# precision of other test modules alone); comparisons with float results need no more than 53 bits.
+MP_DIGITS = 50
+
+
+@mpmath.workdps(MP_DIGITS)
+def mp_reference_kernels(p: int, z: float) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+    """(A_p(z)/z, 1 - A_p(z), ell(z)) at 50 digits; ell(z) = v log z - (p/2) log(2 pi) - log I_v(z) + z."""
+    v = mpmath.mpf(p) / 2 - 1
+    zm = mpmath.mpf(z)
+    if zm == 0:
+        half = mpmath.mpf(p) / 2
+        return 1 / mpmath.mpf(p), mpmath.mpf(1), -mpmath.log(2 * mpmath.pi**half / mpmath.gamma(half))
+    i_v, i_v1 = mpmath.besseli(v, zm), mpmath.besseli(v + 1, zm)
+    a = i_v1 / i_v
+    return a / zm, 1 - a, v * mpmath.log(zm) - (mpmath.mpf(p) / 2) * mpmath.log(2 * mpmath.pi) - mpmath.log(i_v) + zm
+
+
+def kernel_grid(p: int) -> np.ndarray:
+    """z from 0 to 1e20: decades, the region boundaries of this p and the float just below each."""
+    z = [0.0, 1e-300, 1e-10, 1e-3, 0.1, 0.7, 1.0, 3.0, 7.0, 12.0, 20.0, 30.0, 50.0, 100.0, 500.0, 1e3, 1e4,
+         1e6, 1e8, 5e11, 1e15, 1e20]
+    closed = sphere_module._closed_form_limit(p)
+    edges = [sphere_module._asymptotic_limit(p), sphere_module._SMALL_Z_MAX, sphere_module._EXP_NEGLIGIBLE_Z]
+    edges += [closed] if closed is not None else []
+    edges += list(sphere_module._cf_table(p)[0][::4])
+    for e in edges:
+        z += [e, np.nextafter(e, 0.0)]
+    return np.unique(np.array(z))
+
+
+# Relative accuracy the kernels must reach (measured: <= 3.4e-15 for p <= 33, <= 8e-14 for p = 64-65,
+# where scipy's ive carries the middle region): 1e-13 leaves a margin without hiding a lost digit.
+KERNEL_RTOL = 1e-13
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 14, 15, 16, 20, 21, 33, 64, 65])
+def test_bessel_kernels_match_mpmath(p):
+    """A_p(z)/z and 1 - A_p(z) to relative 1e-13 and ell(z) to 1e-13 max(1, |ell|), z in [0, 1e20].
+
+    Reference: mpmath.besseli at 50 digits (exact to > 30 digits even where 1 - A_p ~ 1e-20). The
+    grid hits every region of :func:`sphere._vmf_ratio` and both sides of every boundary, each point
+    evaluated alone (so the truncation chosen for its own z is tested) and all together.
+    """
+    z = kernel_grid(p)
+    together = sphere_module._vmf_ratio(p, z)
+    ell = sphere_module._vmf_log_normalizer(p, z)
+    for i, zi in enumerate(z):
+        alone = sphere_module._vmf_ratio(p, z[i : i + 1])
+        ref_a_over_z, ref_one_minus_a, ref_ell = mp_reference_kernels(p, zi)
+        for got, ref in ((alone[0][0], ref_a_over_z), (together[0][i], ref_a_over_z),
+                         (alone[1][0], ref_one_minus_a), (together[1][i], ref_one_minus_a)):
+            assert abs(mpmath.mpf(float(got)) - ref) <= KERNEL_RTOL * abs(ref), (p, zi, got, ref)
+        assert abs(mpmath.mpf(float(ell[i])) - ref_ell) <= KERNEL_RTOL * max(1, abs(ref_ell)), (p, zi, ell[i], ref_ell)
+
+
+@given(st.integers(min_value=2, max_value=40), sts.log_uniform(1e-6, 1e14))
+def test_bessel_kernels_match_mpmath_at_random_points(p, z):
+    """The same accuracy (relative 1e-13) at random orders p in [2, 40] and z log-uniform in
+    [1e-6, 1e14], alone and inside an array that spans every region (so each branch is also
+    evaluated with the truncation chosen for a wider subset)."""
+    ref_a_over_z, ref_one_minus_a, ref_ell = mp_reference_kernels(p, z)
+    zs = np.array([z, 1e-3, 3.0, 30.0, 1e3, 1e9])
+    for a_over_z, one_minus_a in (sphere_module._vmf_ratio(p, zs[:1]), sphere_module._vmf_ratio(p, zs)):
+        assert abs(mpmath.mpf(float(a_over_z[0])) - ref_a_over_z) <= KERNEL_RTOL * abs(ref_a_over_z)
+        assert abs(mpmath.mpf(float(one_minus_a[0])) - ref_one_minus_a) <= KERNEL_RTOL * abs(ref_one_minus_a)
+    for ell in (sphere_module._vmf_log_normalizer(p, zs[:1]), sphere_module._vmf_log_normalizer(p, zs)):
+        assert abs(mpmath.mpf(float(ell[0])) - ref_ell) <= KERNEL_RTOL * max(1, abs(ref_ell))
+
+
+def test_mpmath_reference_is_exact_where_a_closed_form_exists():
+    """The reference itself: A_3(z) = coth z - 1/z (DLMF sec. 10.49) to 40 digits, even at z = 5e11."""
+    with mpmath.workdps(MP_DIGITS):
+        for z in [1e-3, 0.5, 7.0, 1e3, 5e11]:
+            zm = mpmath.mpf(z)
+            closed = 1 - (mpmath.coth(zm) - 1 / zm)
+            assert abs(mp_reference_kernels(3, z)[1] - closed) <= mpmath.mpf(10) ** -40 * abs(closed)
+
+
+def test_bessel_kernel_limits():
+    """A_p(z)/z -> 1/p at z = 0 (exact) and 1 - A_p(z) z -> (p - 1)/2 as z -> infinity."""
+    for p in (2, 3, 4, 7):
+        a_over_z, one_minus_a = sphere_module._vmf_ratio(p, np.array([0.0, 1e300]))
+        assert a_over_z[0] == 1.0 / p and one_minus_a[0] == 1.0
+        assert one_minus_a[1] * 1e300 == pytest.approx((p - 1) / 2, rel=1e-15)
+
+
+# -- 2. score == gradient of log p_t ------------------------------------------------------------------
+@given(sphere_cases())
+def test_score_is_gradient_of_log_density(case):
+    """score(t, x) equals grad_x log_density(t, x) by central differences, within a derived bound.
+
+    For each coordinate e_j, D_j = (log p(x + h e_j) - log p(x - h e_j)) / (2h) (h taken exactly as
+    half the difference of the rounded abscissae) satisfies
+
+        |D_j - s_j| <= 1.74 h^2 / ell^3 + c eps S / h + 3 eps (|x| + h) / ell^2.
+
+    Truncation: (h^2 / 6) |d^3 log p| with |d^3 log p| <= 10.4 / ell^3, because the third derivative
+    is (alpha / sigma^2)^3 times the third cumulant of e . X_0 under the posterior, whose support
+    has diameter <= 2r (``local_scale``). Rounding: each log p evaluation is off by <= c eps S
+    (S the size of the summed terms, ``rounding_scale``; c = 4 (d + 4)). Centre: x +- h rounds, a
+    shift of <= eps (|x| + h) / 2, times |d^2 log p| <= 3 / ell^2. h = eta ell with
+    eta = (c eps S / 4)^(1/3) in [1e-6, 1e-2] balances the first two terms: the relative bound is
+    about 3 (c eps S)^(2/3) / (ell |s|), ~1e-9 for |x| = 1e3 at t = 1e-4 and ~1e-6 near M.
+    Covers k = 1, 2, 3 in d <= 5, uniform and vMF, t in [1e-4, 10], OU, VP and VE, points on,
+    near and far (|x| <= 1e3) from M.
+    """
+    m, process, t, x = case.measure, case.process, case.t, case.x
+    alpha, var = case.alpha, case.var
+    score = m.score(t, x, process=process)
+    log_p = m.log_density(t, x, process=process)
+    ell = local_scale(m, alpha, var)
+    size = rounding_scale(m, x, alpha, var, log_p)
+    c = rounding_units(m.d)
+    eta = np.clip((c * EPS * size / 4.0) ** (1.0 / 3.0), 1e-6, 1e-2)
+    h = eta * ell
+    for j in range(m.d):
+        xp, xm = x.copy(), x.copy()
+        xp[:, j] += h
+        xm[:, j] -= h
+        h_exact = (xp[:, j] - xm[:, j]) / 2.0
+        fd = (m.log_density(t, xp, process=process) - m.log_density(t, xm, process=process)) / (2.0 * h_exact)
+        bound = (1.74 * h_exact**2 / ell**3 + c * EPS * size / h_exact
+                 + 3.0 * EPS * (np.linalg.norm(x, axis=1) + h_exact) / ell**2)
+        err = np.abs(fd - score[:, j])
+        assert np.all(err <= bound), (j, case, err / bound)
+
+
+@given(sphere_cases(t_max=2.0))
+def test_score_agrees_with_tweedie(case):
+    """The direct score equals Tweedie (alpha denoise - x) / sigma^2 (SPEC section 1).
+
+    The two are computed differently (the score never forms alpha D - x), so they differ by the
+    rounding of Tweedie's difference: <= 8 eps (|x| + alpha (|c| + r)) / sigma^2 per coordinate.
+    """
+    m, process, t, x = case.measure, case.process, case.t, case.x
+    alpha, var = case.alpha, case.var
+    score = m.score(t, x, process=process)
+    tweedie = (alpha * m.denoise(t, x, process=process) - x) / var
+    scale = (np.linalg.norm(x, axis=1) + alpha * (np.linalg.norm(m.center) + m.radius)) / var
+    assert np.all(np.abs(score - tweedie) <= 8 * EPS * scale[:, None]), case
+
+
+# -- 3. independent evaluation by quadrature ------------------------------------------------------
+@mpmath.workdps(MP_DIGITS)
+def log_vmf_normalizer_mp(p: int, kappa: float) -> float:
+    """log C_p(kappa) (w.r.t. surface area) from mpmath: C_p(0) = Gamma(p/2) / (2 pi^(p/2))."""
+    if kappa == 0.0:
+        return float(mpmath.log(mpmath.gamma(mpmath.mpf(p) / 2) / (2 * mpmath.pi ** (mpmath.mpf(p) / 2))))
+    v = mpmath.mpf(p) / 2 - 1
+    return float(v * mpmath.log(kappa) - (mpmath.mpf(p) / 2) * mpmath.log(2 * mpmath.pi)
+                 - mpmath.log(mpmath.besseli(v, kappa)))
+
+
+def quadrature_circle(sphere: Sphere, x: np.ndarray, alpha: float, var: float) -> tuple[float, np.ndarray]:
+    """(log p_t(x), E[X_0 | x]) for k = 1 by scipy.integrate.quad over the angle (about 1e-13)."""
+    c, r, frame = sphere.center, sphere.radius, sphere.frame
+    nu = sphere.direction if sphere.kappa > 0 else np.zeros(2)
+
+    def point(theta):
+        return c + r * (frame[:, 0] * np.cos(theta) + frame[:, 1] * np.sin(theta))
+
+    def exponent(theta):
+        diff = x - alpha * point(theta)
+        return -diff @ diff / (2 * var) + sphere.kappa * (nu[0] * np.cos(theta) + nu[1] * np.sin(theta))
+
+    grid = np.linspace(0.0, 2 * np.pi, 2001)
+    top = max(exponent(th) for th in grid)
+    weight = lambda th: math.exp(exponent(th) - top)  # noqa: E731
+    # The weight is <= 1 with maximum 1, so its integral is >= ~sigma / (alpha r): absolute
+    # tolerances 1e-14 (mass) and 1e-14 (|c| + r) (first moments) are relative ~1e-13 or better.
+    mass = integrate.quad(weight, 0.0, 2 * np.pi, epsabs=1e-14, epsrel=1e-13, limit=500)[0]
+    scale = np.linalg.norm(c) + r
+    mean = np.array([integrate.quad(lambda th: point(th)[j] * weight(th), 0.0, 2 * np.pi,
+                                    epsabs=1e-14 * scale, epsrel=1e-13, limit=500)[0]
+                     for j in range(sphere.d)]) / mass
+    log_p = (-0.5 * sphere.d * math.log(2 * math.pi * var) + log_vmf_normalizer_mp(2, sphere.kappa) + top
+             + math.log(mass))
+    return log_p, mean
+
+
+@functools.lru_cache(maxsize=None)
+def legendre_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (computed once per n)."""
+    return special.roots_legendre(n)
+
+
+def quadrature_sphere(sphere: Sphere, x: np.ndarray, alpha: float, var: float,
+                      n_nodes: int = 200) -> tuple[float, np.ndarray]:
+    """(log p_t(x), E[X_0 | x]) for k = 2 on a tensor grid: Gauss-Legendre in s = cos(polar angle)
+    (area element ds dphi) and the periodic trapezoid rule in phi, both geometrically convergent
+    for the smooth integrand. Convergence is checked a posteriori: the n x n and 1.5n x 1.5n grids
+    must agree to 1e-12 (relative; log p absolute), else the reference itself is not trusted."""
+
+    def on_grid(n: int) -> tuple[float, np.ndarray]:
+        s_nodes, s_weights = legendre_nodes(n)
+        phi = np.arange(n) * (2 * np.pi / n)
+        s_grid, phi_grid = np.meshgrid(s_nodes, phi, indexing="ij")
+        rho = np.sqrt(1 - s_grid**2)
+        u = np.stack([rho * np.cos(phi_grid), rho * np.sin(phi_grid), s_grid], axis=-1).reshape(-1, 3)
+        area_weights = np.repeat(s_weights * (2 * np.pi / n), n)
+        x0 = sphere.center + sphere.radius * u @ sphere.frame.T
+        nu = sphere.direction if sphere.kappa > 0 else np.zeros(3)
+        exponent = -np.sum((x - alpha * x0) ** 2, axis=1) / (2 * var) + sphere.kappa * (u @ nu)
+        top = exponent.max()
+        w = area_weights * np.exp(exponent - top)
+        mass = w.sum()
+        log_p = (-0.5 * sphere.d * math.log(2 * math.pi * var) + log_vmf_normalizer_mp(3, sphere.kappa) + top
+                 + math.log(mass))
+        return log_p, (w @ x0) / mass
+
+    coarse, fine = on_grid(n_nodes), on_grid(3 * n_nodes // 2)
+    scale = np.linalg.norm(sphere.center) + sphere.radius
+    assert abs(coarse[0] - fine[0]) <= 1e-12 * max(1.0, abs(fine[0])), "quadrature not converged"
+    assert np.linalg.norm(coarse[1] - fine[1]) <= 1e-12 * scale, "quadrature not converged"
+    return fine
+
+
+QUADRATURE_CASES = [(k, kappa, t, process) for k in (1, 2) for kappa in (0.0, 5.0)
+                    for t, process in ((0.05, OU()), (0.5, VP()), (2.0, OU()), (0.3, VE()))]
+
+
+@pytest.mark.parametrize(("k", "kappa", "t", "process"), QUADRATURE_CASES)
+def test_matches_quadrature(k, kappa, t, process):
+    """log p_t, denoiser and score agree with quadrature over the sphere (independent of the
+    Bessel closed forms): |Delta log p| <= 1e-10 max(1, |log p|), |Delta D| <= 1e-10 (|c| + r) and
+    |Delta s| <= 1e-10 alpha (|c| + r) / sigma^2 (the denoiser error times alpha / sigma^2).
+
+    The sphere has a random frame and center (seed 7), radius 1.3; the points are one on M, one at
+    distance sigma(t), one at |x| = 4 and one near the center; t from 0.05 to 2 (OU, VP, VE) keeps
+    the posterior concentration alpha r |z| / sigma^2 + kappa below ~330, where quad (k = 1) and
+    the 300 x 300 grid (k = 2, checked against 200 x 200) are exact to rounding.
+    """
+    rng = np.random.default_rng(7)
+    d = 4
+    frame = sts.random_orthogonal(rng, d)[:, : k + 1]
+    direction = unit_vector(rng, k + 1) if kappa > 0 else None
+    sphere = Sphere(k, d, radius=1.3, center=rng.uniform(-1, 1, d), frame=frame, kappa=kappa, direction=direction)
+    alpha, var = float(process.alpha(t)), float(process.sigma2(t))
+    on = sphere.sample(1, rng)
+    x = np.concatenate([on, on + math.sqrt(var) * unit_vector(rng, d), 4.0 * unit_vector(rng, d)[None],
+                        sphere.center[None] + 0.01 * rng.standard_normal((1, d))])
+    log_p = sphere.log_density(t, x, process=process)
+    denoised = sphere.denoise(t, x, process=process)
+    score = sphere.score(t, x, process=process)
+    scale = np.linalg.norm(sphere.center) + sphere.radius
+    quad = quadrature_circle if k == 1 else quadrature_sphere
+    for i in range(x.shape[0]):
+        ref_log_p, ref_mean = quad(sphere, x[i], alpha, var)
+        assert abs(log_p[i] - ref_log_p) <= 1e-10 * max(1.0, abs(ref_log_p)), (i, log_p[i], ref_log_p)
+        assert np.linalg.norm(denoised[i] - ref_mean) <= 1e-10 * scale, (i, denoised[i], ref_mean)
+        ref_score = (alpha * ref_mean - x[i]) / var
+        assert np.linalg.norm(score[i] - ref_score) <= 1e-10 * alpha * scale / var + 1e-12 * np.linalg.norm(ref_score)
+
+
+# -- 4. denoiser against a Monte Carlo posterior mean -------------------------------------------------
+# Each coordinate is compared with the importance-sampling estimate within Z_MAX standard errors:
+# P(|Z| > 5) = 5.7e-7 per comparison, 12 per case and 48 over the 4 cases: false-failure rate <= 3e-5.
+Z_MAX = 5.0
+MC_N = 200_000
+MC_SEED = 20260514
+
+
+@pytest.mark.parametrize("kappa", [0.0, 4.0])
+@pytest.mark.parametrize("t", [0.3, 1.0])
+def test_denoise_matches_monte_carlo(kappa, t):
+    """E[X_0 | X_t = x] against a self-normalized importance-sampling estimate.
+
+    X_0^(i) ~ mu (n = 200000, seed 20260514), weights w_i ~ N(x; alpha X_0^(i), sigma^2 I); the
+    estimate sum w_i X_0^(i) / sum w_i has standard error sqrt(sum w_i^2 (X_0^(i) - est)^2) / sum w_i
+    (delta method, computed from the sample itself). Each of 3 points x 4 coordinates must lie
+    within 5 standard errors (false-failure rate <= 7e-6 per case, <= 3e-5 over the 4 cases);
+    the effective sample size is checked to be >= 1000 so that the normal approximation holds.
+    """
+    rng = np.random.default_rng(MC_SEED)
+    d, k = 4, 2
+    frame = sts.random_orthogonal(rng, d)[:, : k + 1]
+    direction = unit_vector(rng, k + 1) if kappa > 0 else None
+    sphere = Sphere(k, d, radius=1.5, center=np.array([0.5, -0.2, 0.1, 0.0]), frame=frame, kappa=kappa,
+                    direction=direction)
+    process = OU()
+    alpha, sigma = float(process.alpha(t)), float(process.sigma(t))
+    samples = sphere.sample(MC_N, rng)
+    x = process.sample(sphere.sample(3, rng), t, rng)
+    denoised = sphere.denoise(t, x, process=process)
+    for i in range(x.shape[0]):
+        log_w = -np.sum((x[i] - alpha * samples) ** 2, axis=1) / (2 * sigma**2)
+        w = np.exp(log_w - log_w.max())
+        total = w.sum()
+        estimate = (w @ samples) / total
+        se = np.sqrt((w**2) @ (samples - estimate) ** 2) / total
+        assert total**2 / np.sum(w**2) >= 1000
+        assert np.all(np.abs(denoised[i] - estimate) <= Z_MAX * se), (i, denoised[i], estimate, se)
+
+
+# -- 5. numerics at the extremes against mpmath ---------------------------------------------------------
+@mpmath.workdps(MP_DIGITS)
+def mp_reference(sphere: Sphere, x: np.ndarray, alpha: float, var: float) -> tuple[float, np.ndarray]:
+    """(log p_t(x), score) at 50 digits from the unsimplified closed forms (module docstring):
+    log p = -(d/2) log(2 pi var) - (|y|^2 + alpha^2 r^2)/(2 var) + log C_p(kappa) - log C_p(|m|) and
+    score = (alpha (c + r A_p(|m|) F m/|m|) - x) / var, with x, alpha, var, c, F exactly the floats
+    (F must be exactly orthonormal, e.g. the default frame) and nu the float direction normalized."""
+    p, d = sphere.k + 1, sphere.d
+    v = mpmath.mpf(p) / 2 - 1
+    mpf = mpmath.mpf
+    xm = [mpf(float(e)) for e in x]
+    a, s2, r = mpf(alpha), mpf(var), mpf(sphere.radius)
+    c = [mpf(float(e)) for e in sphere.center]
+    frame = [[mpf(float(e)) for e in row] for row in sphere.frame]
+    y = [xm[i] - a * c[i] for i in range(d)]
+    z = [mpmath.fsum(frame[i][j] * y[i] for i in range(d)) for j in range(p)]
+    kappa = mpf(sphere.kappa)
+    nu = [mpf(float(e)) for e in sphere.direction] if sphere.kappa > 0 else [mpf(0)] * p
+    if sphere.kappa > 0:  # the float direction is unit only to rounding; kappa eps would show
+        nu_norm = mpmath.sqrt(mpmath.fsum(e * e for e in nu))
+        nu = [e / nu_norm for e in nu]
+    m = [kappa * nu[j] + a * r * z[j] / s2 for j in range(p)]
+    m_norm = mpmath.sqrt(mpmath.fsum(e * e for e in m))
+
+    def log_c(zz):
+        if zz == 0:
+            return -mpmath.log(2 * mpmath.pi ** (mpf(p) / 2) / mpmath.gamma(mpf(p) / 2))
+        return v * mpmath.log(zz) - (mpf(p) / 2) * mpmath.log(2 * mpmath.pi) - mpmath.log(mpmath.besseli(v, zz))
+
+    log_p = (-(mpf(d) / 2) * mpmath.log(2 * mpmath.pi * s2) - (mpmath.fsum(e * e for e in y) + a**2 * r**2) / (2 * s2)
+             + log_c(kappa) - log_c(m_norm))
+    ratio = mpmath.besseli(v + 1, m_norm) / mpmath.besseli(v, m_norm) / m_norm if m_norm > 0 else 1 / mpf(p)
+    mean = [c[i] + r * ratio * mpmath.fsum(frame[i][j] * m[j] for j in range(p)) for i in range(d)]
+    score = [(a * mean[i] - xm[i]) / s2 for i in range(d)]
+    return float(log_p), np.array([float(e) for e in score])
+
+
+def extreme_points(sphere: Sphere, sigma: float) -> np.ndarray:
+    """On M (at the vMF mode, the antipode and 90 degrees), at distance sigma outside, at |x| = 1e4,
+    at the center (z = 0) and just off the center (float64 rows)."""
+    c, r, frame = sphere.center, sphere.radius, sphere.frame
+    p = sphere.k + 1
+    mode = sphere.direction if sphere.kappa > 0 else np.eye(p)[0]
+    side = np.eye(p)[np.argmin(np.abs(mode))]
+    side = side - (side @ mode) * mode
+    side /= np.linalg.norm(side)
+    rows = [c + r * frame @ mode, c - r * frame @ mode, c + r * frame @ side,
+            c + (r + sigma) * frame @ (0.6 * mode + 0.8 * side), 1e4 * np.ones(sphere.d) / math.sqrt(sphere.d),
+            c.copy(), c + 1e-3 * np.ones(sphere.d)]
+    return np.array(rows)
+
+
+EXTREME_SPHERES = [
+    Sphere(2, 5),
+    Sphere(1, 3),
+    Sphere(3, 5, radius=2.0, center=[1.0, 0.0, -1.0, 0.0, 0.5]),
+    Sphere(2, 4, kappa=1e6, direction=[0.0, 0.6, 0.8]),
+    Sphere(1, 2, kappa=1e6, direction=[1.0, 0.0]),
+    Sphere(3, 5, kappa=50.0, direction=[0.5, 0.5, 0.5, 0.5]),
+]
+
+
+@pytest.mark.parametrize("sphere", EXTREME_SPHERES, ids=lambda s: f"k{s.k}d{s.d}kappa{s.kappa:g}")
+@pytest.mark.parametrize("t", [1e-8, 1e-4, 1.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_extremes_match_mpmath(sphere, t, dtype):
+    """Finite and accurate at t = 1e-8 (sigma^2 = 2e-8), |x| = 1e4, kappa = 1e6, float32 input.
+
+    Reference: :func:`mp_reference` at 50 digits for the same (float-rounded) inputs. The allowed
+    error is that of a backward-stable evaluation: a relative perturbation eps of x moves the score
+    by up to eps |x| / sigma^2 (the Hessian of log p_t has norm ~1/sigma^2 across M) and log p by
+    eps |x| |score|, plus the kernels' relative 1e-13 (the mpmath test above):
+        |Delta s| <= 4 eps (|x| + |c| + r) / sigma^2 + 1e-13 |s|,
+        |Delta log p| <= 4 eps ((|x| + |c| + r) |s| + |log p| + d |log sigma^2|).
+    Measured: at most 0.17 of these bounds (score relative error <= 2e-9 at t = 1e-8, <= 1e-14 at
+    t = 1; log p relative error <= 1e-12). A naive evaluation fails the log p bound by orders of
+    magnitude near M: -(|y|^2 + alpha^2 r^2)/(2 sigma^2) + |m| cancels two numbers ~1/sigma^2 ~ 5e7,
+    an absolute error ~1e-8 against a bound ~1e-13 (and exp(|m|) overflows outright).
+    """
+    process = OU()
+    alpha, var = float(process.alpha(t)), float(process.sigma2(t))
+    x = extreme_points(sphere, math.sqrt(var)).astype(dtype)
+    score = sphere.score(t, x, process=process)
+    log_p = sphere.log_density(t, x, process=process)
+    denoised = sphere.denoise(t, x, process=process)
+    assert np.all(np.isfinite(score)) and np.all(np.isfinite(log_p)) and np.all(np.isfinite(denoised))
+    assert score.dtype == np.float64
+    scale = np.linalg.norm(sphere.center) + sphere.radius
+    for i in range(x.shape[0]):
+        ref_log_p, ref_score = mp_reference(sphere, x[i].astype(np.float64), alpha, var)
+        size = np.linalg.norm(x[i].astype(np.float64)) + scale
+        s_norm = np.linalg.norm(ref_score)
+        assert np.linalg.norm(score[i] - ref_score) <= 4 * EPS * size / var + 1e-13 * s_norm, (i, score[i], ref_score)
+        tol = 4 * EPS * (size * s_norm + abs(ref_log_p) + sphere.d * abs(math.log(var)))
+        assert abs(log_p[i] - ref_log_p) <= tol, (i, log_p[i], ref_log_p, tol)
+
+
+def test_score_on_the_sphere_at_tiny_t():
+    """On M at t = 1e-8 the score is O(1) although sigma^2 = 2e-8: its radial part
+    ((alpha r - |z|) - alpha r (1 - A_p(|m|))) / sigma^2 is (r t + (p - 1)/(2 |m|) ...)/sigma^2 ~
+    r t / sigma^2 + (p - 1)/(2 r) = 0.5 + 1 for Sphere(2, 5), evaluated with 1 - A_p in closed form.
+    Matches mpmath within the backward-stability bound 4 eps |x| / sigma^2 + 1e-13 |s|."""
+    sphere = Sphere(2, 5)
+    t = 1e-8
+    process = OU()
+    alpha, var = float(process.alpha(t)), float(process.sigma2(t))
+    x = np.array([[0.6, 0.8, 0.0, 0.0, 0.0]])
+    score = sphere.score(t, x)[0]
+    ref = mp_reference(sphere, x[0], alpha, var)[1]
+    assert np.linalg.norm(ref) == pytest.approx(1.5, rel=1e-6)
+    assert np.linalg.norm(score - ref) <= 4 * EPS * 1.0 / var + 1e-13 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("sphere", [Sphere(1, 2), Sphere(2, 4, kappa=3.0, direction=[0.0, 0.0, 1.0])],
+                         ids=["circle", "vmf"])
+def test_alpha_underflow_gives_the_stationary_gaussian(sphere):
+    """At VP(0.05, 16.693), t = 9.49, alpha(t) = 1.7e-163 and b^2 = (alpha r |z| / sigma^2)^2 underflows
+    to 0: p_t is N(0, sigma^2 I) to rounding, log p = -(d/2) log(2 pi sigma^2) - |x|^2 / (2 sigma^2),
+    and the score is -x / sigma^2 up to alpha r A_p(kappa) nu / sigma^2 ~ 1e-163 (regression: the
+    series truncation once took log(0) here; found by Hypothesis)."""
+    process = VP(0.05, 16.693)
+    t = 9.487735836358526
+    var = float(process.sigma2(t))
+    x = np.array([[0.6894138, -0.72436774] + [0.0] * (sphere.d - 2), [0.0] * sphere.d,
+                  [-9.76206526, -17.55365704] + [1.0] * (sphere.d - 2)])
+    log_p = sphere.log_density(t, x, process=process)
+    expected = -0.5 * sphere.d * math.log(2 * math.pi * var) - np.sum(x**2, axis=1) / (2 * var)
+    np.testing.assert_allclose(log_p, expected, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(sphere.score(t, x, process=process), -x / var, rtol=1e-14, atol=1e-150)
+
+
+# -- 6. sampling ------------------------------------------------------------------------------------
+# Every KS test below runs at alpha = 1e-3 with a fixed seed: the false-failure rate of a correct
+# sampler is 1e-3 per test (deterministic for the fixed seed; no multiplicity correction needed
+# because each statistic is a separate claim).
+KS_ALPHA = 1e-3
+N_SAMPLES = 20_000
+
+
+def test_sphere_samples_are_area_uniform_archimedes():
+    """k = 2: each frame coordinate u_j = F_j . (X - c) / r is Uniform[-1, 1] (Archimedes' hat-box
+    theorem; an angle-uniform sampler fails it). KS test, alpha = 1e-3, n = 20000, seed 11, for
+    each of the 3 axes of a random frame in R^5."""
+    rng = np.random.default_rng(11)
+    frame = sts.random_orthogonal(rng, 5)[:, :3]
+    sphere = Sphere(2, 5, radius=2.5, center=[1.0, 2.0, 3.0, 4.0, 5.0], frame=frame)
+    x = sphere.sample(N_SAMPLES, rng)
+    u = (x - sphere.center) @ sphere.frame / sphere.radius
+    np.testing.assert_allclose(sphere.distance(x), 0.0, atol=1e-13)
+    for j in range(3):
+        assert stats.kstest(u[:, j], stats.uniform(loc=-1, scale=2).cdf).pvalue > KS_ALPHA
+
+
+def test_circle_samples_have_uniform_angle():
+    """k = 1: the angle atan2(u_2, u_1) is Uniform[-pi, pi]. KS test, alpha = 1e-3, n = 20000, seed 12."""
+    rng = np.random.default_rng(12)
+    sphere = Sphere(1, 3, radius=0.7, frame=sts.random_orthogonal(rng, 3)[:, :2])
+    u = (sphere.sample(N_SAMPLES, rng) - sphere.center) @ sphere.frame / sphere.radius
+    angle = np.arctan2(u[:, 1], u[:, 0])
+    assert stats.kstest(angle, stats.uniform(loc=-np.pi, scale=2 * np.pi).cdf).pvalue > KS_ALPHA
+
+
+def test_uniform_angle_sampler_is_rejected():
+    """Negative control of the Archimedes test: uniform (polar, azimuth) angles put too much mass
+    near the poles, and the KS test of the polar coordinate rejects them (same alpha, n, seed 13)."""
+    rng = np.random.default_rng(13)
+    polar = rng.uniform(0.0, np.pi, N_SAMPLES)
+    assert stats.kstest(np.cos(polar), stats.uniform(loc=-1, scale=2).cdf).pvalue < KS_ALPHA
+
+
+@pytest.mark.parametrize(("k", "kappa"), [(1, 2.0), (2, 5.0), (3, 30.0)])
+def test_vmf_mean_resultant_length(k, kappa):
+    """vMF: the sample mean of nu . u estimates A_p(kappa) (p = k + 1); it must lie within 5
+    standard errors, Var(nu . u) = 1 - (p - 1) A_p / kappa - A_p^2 (n = 20000, seed 14; false-failure
+    rate 5.7e-7 per case). A_p from mpmath."""
+    p = k + 1
+    rng = np.random.default_rng(14)
+    direction = unit_vector(rng, p)
+    sphere = Sphere(k, k + 2, kappa=kappa, direction=direction, frame=sts.random_orthogonal(rng, k + 2)[:, :p])
+    u = (sphere.sample(N_SAMPLES, rng) - sphere.center) @ sphere.frame / sphere.radius
+    with mpmath.workdps(MP_DIGITS):
+        a = float(mpmath.besseli(mpmath.mpf(p) / 2, kappa) / mpmath.besseli(mpmath.mpf(p) / 2 - 1, kappa))
+    var = 1 - (p - 1) * a / kappa - a**2
+    assert abs(np.mean(u @ direction) - a) <= Z_MAX * math.sqrt(var / N_SAMPLES)
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.5, 6.0, 1e4])
+def test_moments_match_samples(kappa):
+    """moments(): the mean and every covariance entry lie within 5 standard errors of the sample
+    estimates (n = 20000, seed 15; 4 + 16 comparisons per case, false-failure rate <= 1.2e-5 per case).
+
+    This checks the vMF second moment E[u u^T] = (A_p/kappa) I + (1 - p A_p/kappa) nu nu^T."""
+    rng = np.random.default_rng(15)
+    d, k = 4, 2
+    direction = unit_vector(rng, k + 1) if kappa > 0 else None
+    sphere = Sphere(k, d, radius=1.2, center=[0.1, 0.2, 0.3, 0.4], frame=sts.random_orthogonal(rng, d)[:, :3],
+                    kappa=kappa, direction=direction)
+    mean, cov = sphere.moments()
+    x = sphere.sample(N_SAMPLES, rng)
+    assert np.all(np.abs(x.mean(axis=0) - mean) <= Z_MAX * x.std(axis=0) / math.sqrt(N_SAMPLES) + 1e-15)
+    centred = x - mean
+    products = centred[:, :, None] * centred[:, None, :]
+    se = products.std(axis=0) / math.sqrt(N_SAMPLES)
+    assert np.all(np.abs(products.mean(axis=0) - cov) <= Z_MAX * se + 1e-15)
+    np.testing.assert_allclose(cov, cov.T, atol=1e-15)
+    assert np.trace(cov) <= sphere.radius**2 + 1e-12
+
+
+@pytest.mark.parametrize("kappa", [1e-10, 0.5, 30.0, 1e8])
+def test_moments_match_mpmath(kappa):
+    """moments() for Sphere(2, 3) with nu = e_3 against mpmath at 50 digits: E u = A nu and
+    Cov u = diag(A/kappa, A/kappa, 1 - A^2 - 2 A/kappa), A = I_{3/2}(kappa)/I_{1/2}(kappa); relative
+    1e-13 for the mean and 1e-12 of the largest covariance entry (the nu-variance, O(1/kappa^2) for
+    large kappa, is a difference of O(1/kappa) terms; its absolute error is what matters here)."""
+    sphere = Sphere(2, 3, kappa=kappa, direction=[0.0, 0.0, 1.0])
+    mean, cov = sphere.moments()
+    with mpmath.workdps(MP_DIGITS):
+        km = mpmath.mpf(kappa)
+        a = mpmath.besseli(mpmath.mpf(3) / 2, km) / mpmath.besseli(mpmath.mpf(1) / 2, km)
+        ref_cov = np.diag([float(a / km), float(a / km), float(1 - a**2 - 2 * a / km)])
+    assert mean[2] == pytest.approx(float(a), rel=1e-13) and np.all(mean[:2] == 0.0)
+    np.testing.assert_allclose(cov, ref_cov, rtol=0, atol=1e-12 * np.abs(ref_cov).max())
+
+
+def test_default_sphere_contract():
+    """Sphere(k=2, d=5) is the uniform unit 2-sphere in the first three coordinates of R^5."""
+    sphere = Sphere(k=2, d=5)
+    assert (sphere.k, sphere.d, sphere.radius, sphere.kappa) == (2, 5, 1.0, 0.0)
+    np.testing.assert_array_equal(sphere.frame, np.eye(5)[:, :3])
+    np.testing.assert_array_equal(sphere.center, np.zeros(5))
+    x = sphere.sample(100, np.random.default_rng(0))
+    np.testing.assert_array_equal(x[:, 3:], 0.0)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-15)
+    mean, cov = sphere.moments()
+    np.testing.assert_array_equal(mean, np.zeros(5))
+    np.testing.assert_allclose(cov, np.diag([1 / 3, 1 / 3, 1 / 3, 0, 0]), atol=1e-16)
+
+
+# -- 7. geometry ------------------------------------------------------------------------------------
+@given(spheres(), sts.seeds)
+def test_distance_projection_and_tangent(sphere, seed):
+    """project(x) lies on M (distance ~ 0) and is the nearest point: |x - project(x)| = distance(x)
+    = sqrt((|F^T(x - c)| - r)^2 + |off-span part|^2) <= |x - y| for samples y of M; project is
+    idempotent; the tangent part is orthogonal to the normal part and to the radius."""
+    rng = np.random.default_rng(seed)
+    x = 3.0 * rng.standard_normal((8, sphere.d)) + sphere.center
+    on = sphere.project(x)
+    scale = 1.0 + np.linalg.norm(x, axis=1)
+    assert np.all(sphere.distance(on) <= 16 * EPS * scale)
+    np.testing.assert_allclose(sphere.project(on), on, atol=16 * EPS * scale.max())
+    dist = sphere.distance(x)
+    assert np.all(np.abs(np.linalg.norm(x - on, axis=1) - dist) <= 16 * EPS * scale)
+    others = sphere.sample(200, rng)
+    assert np.all(np.linalg.norm(x[:, None] - others[None], axis=-1).min(axis=1) >= dist - 16 * EPS * scale)
+    v = rng.standard_normal(x.shape)
+    normal = sphere.normal_part(x, v)
+    tangent = v - normal
+    assert np.all(np.abs(np.sum(tangent * normal, axis=1)) <= 64 * EPS * np.sum(v * v, axis=1))
+    radial = np.abs(np.sum(tangent * (on - sphere.center), axis=1))
+    assert np.all(radial <= 64 * EPS * sphere.radius * np.linalg.norm(v, axis=1))
+    # The tangent part lies in the frame span.
+    np.testing.assert_allclose(tangent - tangent @ sphere.frame @ sphere.frame.T, 0.0, atol=64 * EPS * np.abs(v).max())
+
+
+def test_projection_of_the_axis_is_deterministic():
+    """Points with F^T (x - c) = 0 (equidistant from all of M) project to c + r F e_1."""
+    sphere = Sphere(1, 3, radius=2.0, center=[1.0, 1.0, 1.0])
+    x = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 5.0]])
+    np.testing.assert_array_equal(sphere.project(x), [[3.0, 1.0, 1.0], [3.0, 1.0, 1.0]])
+    np.testing.assert_allclose(sphere.distance(x), [2.0, math.sqrt(20.0)])
+
+
+@given(sphere_cases(t_max=2.0))
+def test_denoiser_lies_in_the_convex_hull(case):
+    """E[X_0 | x] lies in the ball |D - c| <= r within the affine span c + span F."""
+    m = case.measure
+    denoised = m.denoise(case.t, case.x, process=case.process)
+    offset = denoised - m.center
+    inside = offset @ m.frame
+    assert np.all(np.linalg.norm(inside, axis=1) <= m.radius * (1 + 8 * EPS))
+    np.testing.assert_allclose(offset - inside @ m.frame.T, 0.0, atol=16 * EPS * (m.radius + np.linalg.norm(m.center)))
+
+
+def test_empty_input_and_shapes():
+    sphere = Sphere(2, 4, kappa=2.0, direction=[1.0, 0.0, 0.0])
+    empty = np.zeros((0, 4))
+    assert sphere.score(0.1, empty).shape == (0, 4)
+    assert sphere.log_density(0.1, empty).shape == (0,)
+    assert sphere.denoise(0.1, empty).shape == (0, 4)
+    assert sphere.sample(0, np.random.default_rng(0)).shape == (0, 4)
+    assert sphere.sample(1, np.random.default_rng(0)).shape == (1, 4)
+
+
+BLOCK_TEST_SPHERES = [Sphere(2, 5), Sphere(1, 4, kappa=3.0, direction=[0.6, 0.8], center=[1.0, 0.0, 0.0, 2.0],
+                                          frame=np.linalg.qr(np.arange(8.0).reshape(4, 2) ** 1.5)[0])]
+
+
+@pytest.mark.parametrize("sphere", BLOCK_TEST_SPHERES, ids=["default", "vmf-general-frame"])
+def test_row_blocks_do_not_change_results(sphere):
+    """Rows are evaluated in blocks of 8192 with a truncation chosen per block; n = 20000 rows
+    (3 blocks) give the same values, to 1e-14 relative, as each row evaluated alone."""
+    rng = np.random.default_rng(5)
+    n = 20_000
+    x = sphere.sample(n, rng) + rng.choice([0.001, 0.1, 3.0], size=(n, 1)) * rng.standard_normal((n, sphere.d))
+    rows = np.array([0, 1, 8191, 8192, 8193, 16383, 16384, n - 1])
+    for t in (1e-4, 0.3):
+        full = (sphere.score(t, x), sphere.log_density(t, x), sphere.denoise(t, x))
+        single = [(sphere.score(t, x[i : i + 1]), sphere.log_density(t, x[i : i + 1]), sphere.denoise(t, x[i : i + 1]))
+                  for i in rows]
+        for k, (score, log_p, denoised) in zip(rows, single):
+            np.testing.assert_allclose(full[0][k], score[0], rtol=1e-14, atol=1e-14 * np.abs(score).max())
+            np.testing.assert_allclose(full[1][k], log_p[0], rtol=1e-14)
+            np.testing.assert_allclose(full[2][k], denoised[0], rtol=1e-14, atol=1e-15)
+
+
+def test_pickle_and_replace():
+    """Instances pickle and ``dataclasses.replace`` re-validates (identity equality, eq=False)."""
+    import dataclasses
+    import pickle
+
+    sphere = Sphere(2, 4, radius=2.0, kappa=3.0, direction=[0.0, 0.0, 1.0])
+    clone = pickle.loads(pickle.dumps(sphere))
+    x = np.ones((3, 4))
+    np.testing.assert_array_equal(clone.score(0.1, x), sphere.score(0.1, x))
+    assert clone != sphere and hash(sphere) == hash(sphere)
+    bigger = dataclasses.replace(sphere, radius=3.0)
+    assert bigger.radius == 3.0 and bigger.kappa == 3.0
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):
+        dataclasses.replace(sphere, radius=-1.0)
+
+
+def test_stored_arrays_are_read_only_copies():
+    center = np.array([1.0, 2.0, 3.0])
+    sphere = Sphere(1, 3, center=center)
+    center[0] = 100.0
+    assert sphere.center[0] == 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        sphere.center[0] = 5.0
+    with pytest.raises(AttributeError):
+        sphere.radius = 2.0
+
+
+def test_frame_is_reorthonormalized_within_tolerance():
+    """A frame orthonormal to 1e-9 is accepted and stored orthonormal to rounding, close to the input."""
+    rng = np.random.default_rng(3)
+    frame = sts.random_orthogonal(rng, 4)[:, :2] + 1e-10 * rng.standard_normal((4, 2))
+    sphere = Sphere(1, 4, frame=frame)
+    np.testing.assert_allclose(sphere.frame.T @ sphere.frame, np.eye(2), atol=4 * EPS)
+    np.testing.assert_allclose(sphere.frame, frame, atol=1e-8)
+
+
+# -- 8. bad input --------------------------------------------------------------------------------
+BAD_CONSTRUCTIONS = [
+    (dict(k=3, d=3), ValueError, r"k must satisfy 1 <= k <= d - 1, got k=3, d=3"),
+    (dict(k=4, d=3), ValueError, r"k must satisfy 1 <= k <= d - 1, got k=4, d=3"),
+    (dict(k=0, d=3), ValueError, r"k must satisfy 1 <= k <= d - 1, got k=0, d=3"),
+    (dict(k=1.0, d=3), TypeError, r"k must be an integer, got float"),
+    (dict(k=1, d="3"), TypeError, r"d must be an integer, got str"),
+    (dict(k=1, d=3, radius=0.0), ValueError, r"radius must be a finite number > 0, got 0.0"),
+    (dict(k=1, d=3, radius=-1.0), ValueError, r"radius must be a finite number > 0, got -1.0"),
+    (dict(k=1, d=3, radius=float("nan")), ValueError, r"radius must be a finite number > 0"),
+    (dict(k=1, d=3, frame=np.eye(3)[:, :2] * 2), ValueError, r"frame must have orthonormal columns"),
+    (dict(k=1, d=3, frame=np.eye(3)), ValueError, r"frame must have shape \(3, 2\), got \(3, 3\)"),
+    (dict(k=1, d=3, center=np.zeros(2)), ValueError, r"center must have shape \(3,\), got \(2,\)"),
+    (dict(k=1, d=3, center=[0.0, np.nan, 0.0]), ValueError, r"center must be finite"),
+    (dict(k=1, d=3, kappa=-1.0), ValueError, r"kappa must be a finite number >= 0, got -1.0"),
+    (dict(k=1, d=3, kappa=float("inf"), direction=[1.0, 0.0]), ValueError, r"kappa must be a finite number >= 0"),
+    (dict(k=1, d=3, kappa=True, direction=[1.0, 0.0]), TypeError, r"kappa must be a real number, got bool"),
+    (dict(k=1, d=3, kappa=2.0), ValueError, r"direction is required when kappa > 0 .*shape \(2,\).*got None"),
+    (dict(k=1, d=3, kappa=2.0, direction=[1.0, 1.0]), ValueError,
+     r"direction must have unit norm \(\| \|direction\| - 1 \| <= 1e-08\), got norm 1.414"),
+    (dict(k=1, d=3, kappa=2.0, direction=[1.0, 0.0, 0.0]), ValueError, r"direction must have shape \(2,\), got \(3,\)"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), BAD_CONSTRUCTIONS)
+def test_bad_construction(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Sphere(**kwargs)
+
+
+SPHERE_FOR_CALLS = Sphere(2, 4, kappa=1.0, direction=[0.0, 0.0, 1.0])
+GOOD_X = np.zeros((2, 4))
+BAD_CALLS = [
+    (lambda s: s.score(0.0, GOOD_X), ValueError, r"t must be a finite number > 0, got 0.0"),
+    (lambda s: s.log_density(-1.0, GOOD_X), ValueError, r"t must be a finite number > 0, got -1.0"),
+    (lambda s: s.denoise(float("nan"), GOOD_X), ValueError, r"t must be a finite number > 0, got nan"),
+    (lambda s: s.score("0.1", GOOD_X), TypeError, r"t must be a real number, got str"),
+    (lambda s: s.score(0.1, np.array([[0.0, np.nan, 0.0, 0.0]])), ValueError, r"x must be finite, got 1 NaN/inf"),
+    (lambda s: s.log_density(0.1, np.array([[np.inf, 0.0, 0.0, 0.0]])), ValueError, r"x must be finite"),
+    (lambda s: s.score(0.1, np.zeros((2, 3))), ValueError, r"x must have shape \(n, 4\), got \(2, 3\)"),
+    (lambda s: s.denoise(0.1, np.zeros(4)), ValueError, r"x must have shape \(n, 4\), got \(4,\)"),
+    (lambda s: s.distance(np.zeros((1, 5))), ValueError, r"x must have shape \(n, 4\), got \(1, 5\)"),
+    (lambda s: s.project(np.array([["a", "b", "c", "d"]])), TypeError, r"x must be a real array"),
+    (lambda s: s.normal_part(GOOD_X, np.zeros((3, 4))), ValueError, r"v must have the shape of x"),
+    (lambda s: s.score(0.1, GOOD_X, process="OU"), TypeError, r"process must be a ForwardProcess"),
+    (lambda s: s.sample(-1, np.random.default_rng(0)), ValueError, r"n must be >= 0, got -1"),
+    (lambda s: s.sample(5, 0), TypeError, r"rng must be a numpy.random.Generator"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), BAD_CALLS)
+def test_bad_calls(call, error, message):
+    with pytest.raises(error, match=message):
+        call(SPHERE_FOR_CALLS)
