@@ -45,8 +45,8 @@ exact score, held; each must be REFUTED), on Sphere(2, 5) under OU (d - k = 3):
 - the estimator without the sigma^2 factor, E|s|^2 (fed to the estimator as s / sigma(t), so that
   sigma^2 |s / sigma|^2 = |s|^2 exactly): explodes like (d - k)/sigma^2;
 - the estimator with sigma instead of sigma^2 (s / sigma(t)^(1/2)): explodes like (d - k)/sigma;
-- the clipped score |s| <= 10 (:class:`theory.perturbations.Clipped`, C4's bounded drift):
-  sigma^2 E|s|^2 <= 100 sigma^2 -> 0;
+- the clipped score |s| <= 30 (:class:`theory.perturbations.Clipped`, C4's bounded drift):
+  sigma^2 E|s|^2 <= 900 sigma^2 -> 0;
 - half the exact score: sigma^2 E|s/2|^2 -> (d - k)/4 (the record says whether the limit matches
   (d - k)/4 within the same tolerance);
 - a manifold-blind score, that of the moment-matched Gaussian (it lives on the sphere's 3-dim span,
@@ -89,6 +89,8 @@ from theory.perturbations import Clipped, ExactScore, ScoreFn, Smoothed
 from theory.processes import OU, VE, VP, ForwardProcess
 
 CLAIM = CLAIMS["C5"]
+# The seed of the tests and of the report (any seed works: see the 50-seed run in the docstring).
+DEFAULT_SEED = 20220601
 
 # Family-wise false-failure rate of the check (Bonferroni over its codimension tests).
 ALPHA = 0.01
@@ -102,8 +104,11 @@ EXTRAPOLATION_BIAS = 0.01
 RANK_SIGMA2 = 1e-4
 # Scores per normal-rank estimate (the estimator's default).
 RANK_SAMPLES = 500
-# Norm bound of the clipped-score control: below |s| ~ sqrt(d - k)/sigma >= 17 at every node.
-CLIP = 10.0
+# Norm bound of the clipped-score control: most scores are clipped at every node (|s| ~ sqrt(3)/sigma
+# = 173 at sigma^2 = 1e-4), but about 1% stay unclipped there, so no node has zero variance: with
+# every score at norm exactly C, theory.estimators.codimension's inverse-variance fit divides by a
+# zero standard error and fails (LinAlgError; reported to the lead, not worked around here).
+CLIP = 30.0
 # Smoothing time of the smoothed-score control: blurs M at the scale sigma(h) ~ 0.4 under OU.
 SMOOTH_H = 0.1
 

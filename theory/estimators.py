@@ -153,6 +153,9 @@ def codimension(score: Field, measure: Measure, *, times: Sequence[float], n: in
         q = float(process.sigma2(t)) * np.einsum("ij,ij->i", s, s)
         values[i], sems[i] = q.mean(), q.std(ddof=1) / np.sqrt(n)
     var = process.sigma2(times)
+    # A node whose samples all give the same value (e.g. every score clipped to one norm) has a
+    # zero standard error; floor it at rounding level so the weighted fit stays defined.
+    sems = np.maximum(sems, np.finfo(np.float64).eps * max(np.abs(values).max(), 1.0))
     design = np.column_stack([np.ones_like(var), var]) / sems[:, None]
     coef, *_ = np.linalg.lstsq(design, values / sems, rcond=None)
     cov = np.linalg.inv(design.T @ design)
@@ -180,6 +183,7 @@ def normal_rank(score: Field, x0: np.ndarray, *, t: float, n: int = 500, rng: np
     Near M the score is about -(normal part of x - alpha x0)/sigma^2 (size ~ 1/sigma in each of the
     d - k normal directions) plus O(1) tangential parts, so the singular values of the (n, d) score
     matrix / sqrt(n) split into d - k of order 1/sigma(t) and k of order 1 (Stanczuk et al. 2022).
+    The mean score is subtracted first: a constant O(1) drift is not a normal direction.
     The rank is where the log singular values drop most; rank d when no drop exceeds log(10).
     """
     if not callable(score):
@@ -193,7 +197,7 @@ def normal_rank(score: Field, x0: np.ndarray, *, t: float, n: int = 500, rng: np
     process = check_process(process)
     xt = process.sample(np.tile(x0, (n, 1)), t, rng)
     s = np.asarray(score(t, xt))
-    sv = np.linalg.svd(s / np.sqrt(n), compute_uv=False)
+    sv = np.linalg.svd((s - s.mean(axis=0)) / np.sqrt(n), compute_uv=False)
     gaps = np.log(sv[:-1]) - np.log(np.maximum(sv[1:], np.finfo(np.float64).tiny))
     j = int(np.argmax(gaps)) if gaps.size else 0
     if not gaps.size or gaps[j] < np.log(10.0):

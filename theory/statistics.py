@@ -39,7 +39,8 @@ class SlopeFit:
     """Least-squares slope of log(statistic) on log(delta) with a percentile bootstrap band.
 
     deltas, levels : (m,), the statistic at each delta. slope, intercept : the fit.
-    low, high : the (1 - alpha) bootstrap band of the slope. n_boot : bootstrap resamples.
+    low, high : the (1 - alpha) bootstrap band of the slope. se : the bootstrap standard deviation
+    of the slope (for tests at levels finer than the band resolves). n_boot : bootstrap resamples.
     """
 
     deltas: np.ndarray
@@ -51,6 +52,7 @@ class SlopeFit:
     alpha: float
     n_boot: int
     statistic: Statistic
+    se: float
 
     @property
     def decades(self) -> float:
@@ -107,7 +109,8 @@ def loglog_slope(deltas: Sequence[float], distances: Sequence[np.ndarray], *, rn
     boot_slopes = (np.log(boot) @ xc) / (xc @ xc)
     low, high = np.quantile(boot_slopes, [alpha / 2, 1 - alpha / 2])
     return SlopeFit(deltas=deltas, levels=levels, slope=float(slope), intercept=float(intercept), low=float(low),
-                    high=float(high), alpha=alpha, n_boot=n_boot, statistic=statistic)
+                    high=float(high), alpha=alpha, n_boot=n_boot, statistic=statistic,
+                    se=float(np.std(boot_slopes, ddof=1)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+"""The C5 (dimension) and C6 (sharp landing boundary) claim checks: verdicts in both budgets.
+
+Each fast test runs the check at its ``DEFAULT_SEED`` and asserts the overall verdict CONFIRMED,
+every main case CONFIRMED and every negative control REFUTED. The statistical rules, their alpha
+(family-wise 0.01, Bonferroni), sample sizes and tolerances are stated in the check modules'
+docstrings.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from checks import c5_dimension, c6_boundary
+from checks.common import CheckResult, Verdict
+
+
+def _assert_as_predicted(result: CheckResult, claim: str) -> None:
+    assert result.claim == claim
+    wrong_cases = [(c.name, c.verdict.value) for c in result.main_cases if c.verdict is not Verdict.CONFIRMED]
+    wrong_controls = [(c.name, c.verdict.value) for c in result.controls if c.verdict is not Verdict.REFUTED]
+    assert not wrong_cases, f"main cases not confirmed: {wrong_cases}"
+    assert not wrong_controls, f"negative controls not refuted: {wrong_controls}"
+    assert result.controls, "a check must have negative controls"
+    assert result.verdict is Verdict.CONFIRMED
+
+
+def test_c5_fast():
+    """C5, budget fast, seed 20220601: codimension and normal rank recovered for 11 measures x 3 processes.
+
+    False-failure rate: seeds 0..49 gave 0 runs (of 50) with a wrong verdict (any case or control);
+    the stated family-wise alpha is 0.01.
+    """
+    result = c5_dimension.run(seed=c5_dimension.DEFAULT_SEED, budget="fast")
+    _assert_as_predicted(result, "C5")
+    mixture = [c for c in result.main_cases if c.name.startswith("codimension and normal rank: Mixture")]
+    assert len(mixture) == 3
+    for case in mixture:  # global codimension weight-averaged, ranks local
+        assert case.prediction["codimension"] == pytest.approx(2.5)
+        ranks = {where: r["rank"] for where, r in case.measurement["normal_rank"].items()}
+        assert ranks == {"near the circle": 2, "near the point": 3}
+    half = next(c for c in result.controls if "half" in c.name)
+    assert half.measurement["matches_quarter_codimension"]
+    assert all(c.figure["kind"] == "codim" for c in result.cases)
+
+
+def test_c6_fast():
+    """C6, budget fast, seed 20220601: measured phase diagrams agree with the sharp boundary; the
+    'every offset lands', 'beta = 0 lands' and 'L2 region as landing predictor' controls are refuted.
+
+    False-failure rate: seeds 0..49 gave 0 runs (of 50) with a wrong verdict (any case or
+    control); the stated family-wise alpha is 0.01.
+    """
+    result = c6_boundary.run(seed=c6_boundary.DEFAULT_SEED, budget="fast")
+    _assert_as_predicted(result, "C6")
+    l2_controls = [c for c in result.controls if "L2 region" in c.name]
+    assert len(l2_controls) == 2
+    for case in l2_controls:  # not L2, yet the samples land: the L2 condition is not necessary
+        assert case.prediction["C6_prediction"]["l2"] is False
+        assert case.measurement["lands_measured"] is True
+    for case in result.main_cases:
+        figure = case.figure
+        assert figure["kind"] == "phase"
+        assert figure["lands_measured"] == figure["lands_predicted"]
+        for point in case.measurement["points"]:
+            assert len(case.measurement["deltas"]) >= 4
+            assert point["asymptotic_design_ok"]
+
+
+@pytest.mark.parametrize("module", [c5_dimension, c6_boundary])
+def test_budget_is_validated(module):
+    with pytest.raises(ValueError, match="budget must be one of"):
+        module.run(seed=0, budget="medium")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module, claim", [(c5_dimension, "C5"), (c6_boundary, "C6")])
+def test_full_budget(module, claim):
+    """The full studies (minutes): larger n; C5 adds the digits data; C6 has 7 values of a (0 .. 1.25)
+    at two values of c per manifold, 6 of beta (0 .. 1.5), Sphere(2, 3), VP, and 4 decades of delta."""
+    result = module.run(seed=module.DEFAULT_SEED, budget="full")
+    _assert_as_predicted(result, claim)
+    if claim == "C6":
+        for case in result.main_cases:
+            minimum = 6 if case.figure["family"] == "normal_offset" else 5
+            assert len(case.figure["param"]) >= minimum
+            assert case.measurement["points"] and len(case.measurement["deltas"]) >= 9
