@@ -57,7 +57,7 @@ class L2Estimate:
 
     @property
     def finite(self) -> bool:
-        return self.decay + stats.norm.ppf(1 - self.alpha) * self.decay_se < 0
+        return bool(self.decay + stats.norm.ppf(1 - self.alpha) * self.decay_se < 0)
 
 
 def l2_error_integral(error: Field, measure: Measure, *, T: float, decades: int = 6, n: int = 2000,
