@@ -125,10 +125,15 @@ class CaseSpec:
         return self.kind == "exact"
 
     @property
-    def name(self) -> str:
+    def label(self) -> str:
+        """The plot title (the report marks controls itself)."""
         if self.kind == "exact":
-            return f"control: {self.measure}, {self.process}, unclipped exact score (deltas of C = {self.C:g})"
+            return f"{self.measure}, {self.process}, unclipped exact score (deltas of C = {self.C:g})"
         return f"{'onset: ' if self.kind == 'onset' else ''}{self.measure}, {self.process}, clipped C = {self.C:g}"
+
+    @property
+    def name(self) -> str:
+        return ("control: " if self.control else "") + self.label
 
 
 def dodecahedron() -> np.ndarray:
@@ -240,7 +245,7 @@ def _run_case(spec: CaseSpec, plan: Plan, seed_sequence: np.random.SeedSequence)
             verdict = Verdict.REFUTED
         else:
             verdict = Verdict.INCONCLUSIVE
-        figure = {"kind": "loglog", "label": spec.name, "deltas": above.tolist() + below.tolist(),
+        figure = {"kind": "loglog", "label": spec.label, "deltas": above.tolist() + below.tolist(),
                   "levels": up.levels.tolist() + down.levels.tolist(), "predicted_slope": None,
                   "fits": {"above": [up.slope, up.intercept], "below": [down.slope, down.intercept]},
                   "C": spec.C, "onset_delta": d_star, "heuristic_level": level}
@@ -259,7 +264,7 @@ def _run_case(spec: CaseSpec, plan: Plan, seed_sequence: np.random.SeedSequence)
             verdict = Verdict.CONFIRMED
         else:
             verdict = Verdict.REFUTED if _band_outside_flat(fit) else Verdict.INCONCLUSIVE
-        figure = study.figure(spec.name, 0.0) | {"C": spec.C, "onset_delta": d_star, "heuristic_level": level}
+        figure = study.figure(spec.label, 0.0) | {"C": spec.C, "onset_delta": d_star, "heuristic_level": level}
     return Case(name=spec.name, setting=f"{setting.describe()}; clip C = {spec.C:g}; onset delta* = {d_star:.3g}",
                 prediction=prediction, measurement=measurement, verdict=verdict, control=spec.control, figure=figure)
 

