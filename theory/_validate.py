@@ -90,7 +90,7 @@ def orthonormal_frame(frame: object, d: int, m: int, name: str = "frame") -> np.
     if arr.shape != (d, m):
         raise ValueError(f"{name} must have shape ({d}, {m}), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
+        raise ValueError(f"{name} must be finite, got {int(np.sum(~np.isfinite(arr)))} NaN/inf entries")
     gram_error = float(np.max(np.abs(arr.T @ arr - np.eye(m)))) if m else 0.0
     if gram_error > ORTHONORMAL_TOL:
         raise ValueError(

@@ -25,6 +25,11 @@ from theory.processes import OU, ForwardProcess, check_process
 
 _DEFAULT_PROCESS = OU()
 
+# Smallest kernel variance accepted: sqrt of the smallest normal float64 (1.5e-154). Below it,
+# |x| / sigma^2 overflows for |x| of order 1e154 and subnormal variances lose all precision
+# (t = 1e-310 gives a subnormal sigma^2 that is still > 0).
+MIN_VARIANCE = float(np.sqrt(np.finfo(np.float64).tiny))
+
 
 class Measure(abc.ABC):
     """A probability measure on R^d with closed-form diffused scores."""
@@ -101,10 +106,14 @@ class Measure(abc.ABC):
     def _kernel(self, t: float, process: ForwardProcess) -> tuple[float, float]:
         t = _validate.positive_time(t)
         process = check_process(process)
-        alpha = float(process.alpha(t))
-        var = float(process.sigma2(t))
-        if not var > 0.0:
-            raise ValueError(f"sigma(t)^2 underflows to 0 at t={t!r} for {process!r}; use a larger t")
+        with np.errstate(over="ignore"):
+            alpha = float(process.alpha(t))
+            var = float(process.sigma2(t))
+        if not np.isfinite(var):
+            raise ValueError(f"sigma(t)^2 overflows at t={t!r} for {process!r}; use a smaller t")
+        if not var >= MIN_VARIANCE:
+            raise ValueError(f"sigma(t)^2 = {var:.3g} at t={t!r} for {process!r} is below {MIN_VARIANCE:.3g}, "
+                             f"where x / sigma^2 would overflow; use a larger t")
         return alpha, var
 
     def log_density(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:

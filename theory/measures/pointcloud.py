@@ -55,7 +55,7 @@ class PointCloud(Measure):
             if w.shape != (n_pts,):
                 raise ValueError(f"weights must have shape ({n_pts},), got {w.shape}")
             if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ValueError(f"weights must be finite and >= 0, got min {np.min(w)!r}")
+                raise ValueError(f"weights must be finite and >= 0, got min {float(np.min(w))!r}")
             if not w.sum() > 0:
                 raise ValueError("weights must have a positive sum, got all zeros")
             w = w / w.sum()

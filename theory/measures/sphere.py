@@ -727,6 +727,14 @@ class Sphere(Measure):
         ar = alpha * self.radius
         zn, inv_zn, b, cos, m_norm = self._posterior(u, alpha, var)
         a_over_m, loss = _vmf_ratio(p, m_norm, want_a_over_z=kappa > 0.0)  # loss = 1 - A_p, then the bracket
+        # Where A_p < 1/2 (|m| small: far inside the sphere or large t) alpha r - |z| and
+        # alpha r (1 - A_p) nearly cancel; there the radial coefficient alpha r A_p gamma - |z| is
+        # formed directly instead (both terms are then small and of different origin).
+        inner = np.flatnonzero(loss > 0.5)
+        if inner.size:
+            a_inner = _vmf_ratio(p, m_norm[inner])[0] * m_norm[inner]  # A_p with full relative precision
+            gamma = 1.0 if kappa == 0.0 else (kappa * cos[inner] + b[inner]) / m_norm[inner]
+            direct = ar * a_inner * gamma - zn[inner]
         if kappa > 0.0:
             kc = kappa * cos
             kc += b
@@ -738,6 +746,8 @@ class Sphere(Measure):
         loss *= ar
         w_rad = np.subtract(ar, zn, out=zn)  # zn is not needed any more
         w_rad -= loss
+        if inner.size:
+            w_rad[inner] = direct
         w_rad *= 1.0 / var
         if kappa > 0.0:
             tangential = a_over_m

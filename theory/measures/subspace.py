@@ -52,8 +52,10 @@ class Subspace(Measure):
             cov = np.asarray(self.cov, dtype=np.float64)
             if cov.shape != (k, k):
                 raise ValueError(f"cov must have shape ({k}, {k}), got {cov.shape}")
-            if not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T, rtol=1e-12, atol=0):
-                raise ValueError("cov must be a finite symmetric matrix")
+            if not np.all(np.isfinite(cov)):
+                raise ValueError(f"cov must be finite, got {int(np.sum(~np.isfinite(cov)))} NaN/inf entries")
+            if not np.allclose(cov, cov.T, rtol=1e-12, atol=0):
+                raise ValueError(f"cov must be symmetric, got max |C - C^T| = {float(np.abs(cov - cov.T).max()):.3g}")
         lam, q = np.linalg.eigh(cov)
         if not lam.min() > 0:
             raise ValueError(f"cov must be positive definite, got smallest eigenvalue {lam.min():.3g}")
@@ -82,7 +84,8 @@ class Subspace(Measure):
         return (v @ self._frame) @ self._frame.T
 
     def moments(self):
-        return self.mean.copy(), (self._frame * self._lam) @ self._frame.T
+        cov = (self._frame * self._lam) @ self._frame.T
+        return self.mean.copy(), 0.5 * (cov + cov.T)
 
     def _log_density(self, x, alpha, var):
         w, r = self._split(x - alpha * self.mean)
