@@ -109,6 +109,23 @@ def vector(value: object, n: int, name: str) -> np.ndarray:
     return arr
 
 
+def probability_weights(weights: object, n: int, name: str = "weights") -> np.ndarray:
+    """Return weights as a float64 vector of shape (n,) normalized to sum 1; None means uniform.
+
+    They must be finite and >= 0 with a positive sum.
+    """
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got min {float(np.min(w))!r}")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} must have a positive sum, got all zeros")
+    return w / w.sum()
+
+
 # Orthonormality tolerance for user-supplied frames: loose enough for frames produced by a QR
 # decomposition in float64 and then stored as text, tight enough that a frame which is merely
 # "nearly" orthonormal (an error that would bias the distance to M) is refused.

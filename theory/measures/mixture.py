@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from theory import _validate
 from theory.measures.base import Measure
 
 
@@ -40,17 +41,7 @@ class Mixture(Measure):
         dims = [c.d for c in comps]
         if len(set(dims)) != 1:
             raise ValueError(f"components must share the ambient dimension d, got d = {dims}")
-        if self.weights is None:
-            w = np.full(len(comps), 1.0 / len(comps))
-        else:
-            w = np.asarray(self.weights, dtype=np.float64)
-            if w.shape != (len(comps),):
-                raise ValueError(f"weights must have shape ({len(comps)},), got {w.shape}")
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ValueError(f"weights must be finite and >= 0, got {w!r}")
-            if not w.sum() > 0:
-                raise ValueError("weights must have a positive sum, got all zeros")
-            w = w / w.sum()
+        w = _validate.probability_weights(self.weights, len(comps))
         comps = tuple(c for c, wj in zip(comps, w) if wj > 0)
         w = w[w > 0]
         w.setflags(write=False)

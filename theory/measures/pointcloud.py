@@ -47,18 +47,7 @@ class PointCloud(Measure):
         if pts.ndim != 2 or pts.shape[0] < 1 or pts.shape[1] < 1:
             raise ValueError(f"points must have shape (N, d) with N >= 1, d >= 1, got {pts.shape}")
         pts = _validate.points(pts, pts.shape[1], name="points").copy()
-        n_pts = pts.shape[0]
-        if self.weights is None:
-            w = np.full(n_pts, 1.0 / n_pts)
-        else:
-            w = np.asarray(self.weights, dtype=np.float64)
-            if w.shape != (n_pts,):
-                raise ValueError(f"weights must have shape ({n_pts},), got {w.shape}")
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ValueError(f"weights must be finite and >= 0, got min {float(np.min(w))!r}")
-            if not w.sum() > 0:
-                raise ValueError("weights must have a positive sum, got all zeros")
-            w = w / w.sum()
+        w = _validate.probability_weights(self.weights, pts.shape[0])
         keep = w > 0
         pts, w = pts[keep], w[keep]
         pts.setflags(write=False)
