@@ -63,8 +63,23 @@ def fmt(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def _cell(values: Mapping[str, Any]) -> str:
-    return "; ".join(f"{k} = {fmt(v)}" for k, v in values.items()).replace("\n", " ") or "-"
+# Entries shown per cell in the summary table of REPORT.md (the claim pages show all of them).
+SUMMARY_ENTRIES = 4
+
+
+def _is_headline(value: Any) -> bool:
+    """Scalars and (low, high) bands; not series, nested records or text."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return True
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+
+def _cell(values: Mapping[str, Any], *, compact: bool = False) -> str:
+    items = list(values.items())
+    if compact:
+        items = [(k, v) for k, v in items if _is_headline(v)][:SUMMARY_ENTRIES]
+    return "; ".join(f"{k} = {fmt(v)}" for k, v in items).replace("\n", " ") or "-"
 
 
 def _case_rows(cases: Sequence[Case]) -> list[str]:
@@ -243,13 +258,15 @@ def summary(results: Sequence[CheckResult], *, budget: str, seed: int, benchmark
         refuted = sum(c.verdict is Verdict.REFUTED for c in controls)
         lines.append(f"| [{r.claim}]({r.claim}.md) | {CLAIMS[r.claim].title} | {r.source} | {ok}/{len(main)} "
                      f"| {refuted}/{len(controls)} | **{VERDICT_MARK[r.verdict]}** |")
-    lines += ["", "## Predicted vs measured, case by case", "",
+    lines += ["", "## Predicted vs measured, case by case",
+              "", f"Headline numbers only (at most {SUMMARY_ENTRIES} per cell); each claim's page has every recorded value.",
+              "",
               "| claim | case | prediction | measured (uncertainty) | verdict |", "|---|---|---|---|---|"]
     for r in results:
         for c in r.cases:
             name = ("control: " if c.control else "") + c.name
-            lines.append(f"| [{r.claim}]({r.claim}.md) | {name} | {_cell(c.prediction)} | {_cell(c.measurement)} "
-                         f"| {VERDICT_MARK[c.verdict]} |")
+            lines.append(f"| [{r.claim}]({r.claim}.md) | {name} | {_cell(c.prediction, compact=True)} "
+                         f"| {_cell(c.measurement, compact=True)} | {VERDICT_MARK[c.verdict]} |")
     lines += ["", READING]
     if benchmarks:
         lines += ["## Simulator benchmarks (ratios measured in this run)", "",
