@@ -50,7 +50,7 @@ Measurements and decision rules (alpha, n and seeds stated)
    decades; full: 1e-2 .. 1e-6, 9 values, 4 decades), n particles per delta (fast 1000, full 4000),
    RMS distance to M, 99% percentile-bootstrap band (alpha = 0.01, 400 resamples) of the log-log
    slope. "lands" = the whole band above FLAT_SLOPE = 0.1 (``SlopeFit.lands``).
-2. Rate: the predicted finite-delta slope is ``sigma_slope``, the least-squares slope of
+2. Rate: the predicted finite-delta slope is ``finite_range_rate`` (checks.common), the least-squares slope of
    log sigma(delta) on log delta over the same deltas (the exact form of "RMS ~ sigma(delta)"; it is
    0.499 for OU, 0.505 for VE and 0.547 for VP on the fast deltas, where VP's beta(t) = 0.1 +
    19.9 t is not yet constant; the asymptotic rate is 1/2). "rate consistent" = the slope band
@@ -113,13 +113,14 @@ cell frequencies against mu's. Records hold no infinities (JSON-safe): an unboun
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from checks.common import Case, CheckResult, LandingStudy, Verdict, check_budget, finish, landing_study
+from checks.common import (Case, CheckResult, LandingStudy, Verdict, check_budget, finish, finite_range_rate,
+                           landing_study)
 from theory import perturbations as pert
 from theory.claims import CLAIMS, ErrorKind, ErrorSpec, Prediction, Setting, error_is_l2
 from theory.estimators import kl_to_prior, l2_error_integral
@@ -348,12 +349,6 @@ def girsanov_min_mass(p: float, bound: float) -> float:
     return float(optimize.brentq(excess, lo, p, xtol=1e-300, rtol=1e-10))
 
 
-def sigma_slope(process: ForwardProcess, deltas: Sequence[float]) -> float:
-    """Least-squares slope of log sigma(delta) on log delta: the finite-delta exact-score rate."""
-    deltas = np.asarray(deltas, dtype=np.float64)
-    return float(np.polyfit(np.log(deltas), 0.5 * np.log(process.sigma2(deltas)), 1)[0])
-
-
 def cells(measure: Measure, x: np.ndarray, *, circle_cells: int = CIRCLE_CELLS) -> tuple[np.ndarray, np.ndarray]:
     """Assign points to cells of M of known mu-mass: (labels (n,), mu probabilities (m,)).
 
@@ -524,7 +519,7 @@ def _run_case(spec: CaseSpec, plan: Plan, seed_sequence: np.random.SeedSequence,
     covered_pred = CLAIM.predict(setting)
     pred: Prediction = covered_pred if covered_pred.covered else CLAIM.rule(setting)
     forward = _forward_estimates(error, measure, prior, process, T, plan, np.random.default_rng(forward_stream))
-    ref = sigma_slope(process, plan.deltas)
+    ref = finite_range_rate(process, plan.deltas)
     _, mu_probs = cells(measure, np.empty((0, measure.d)))
     floors = [girsanov_min_mass(float(p), forward["bound"]) for p in mu_probs]
     prediction = {

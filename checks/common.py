@@ -25,7 +25,14 @@ import numpy as np
 from theory.measures.base import Measure
 from theory.processes import OU, ForwardProcess
 from theory.simulator import reverse_sde
-from theory.statistics import SlopeFit, Statistic, loglog_slope
+from theory.statistics import HitTest, SlopeFit, Statistic, loglog_slope
+
+# Allowance on the slope of the RMS distance around a predicted rate, for the checks that judge rates
+# on exact-kernel ranges (C1, C3, C7); its budget (finite-range bias of sigma, discretization,
+# Monte-Carlo band) is itemized in the docstring of :mod:`checks.c1_prior`.
+RATE_TOLERANCE = 0.02
+# A chi-square test is trusted only when every expected count is at least this (Cochran's rule).
+MIN_EXPECTED = 5.0
 
 Budget = Literal["fast", "full"]
 BUDGETS: tuple[str, ...] = ("fast", "full")
@@ -140,6 +147,47 @@ def finish(claim, *, budget: str, seed: int, cases: Sequence[Case], started: flo
     return CheckResult(claim=claim.id, statement=claim.statement, source=claim.source, budget=budget, seed=seed,
                        cases=tuple(cases), verdict=overall(cases), versions=versions(),
                        elapsed=time.perf_counter() - started)
+
+
+# -- verdict rules shared by the checks ------------------------------------------------------------
+
+def judge_rate(fit: SlopeFit, rate: float, tolerance: float = RATE_TOLERANCE) -> Verdict:
+    """Lands at ``rate``: CONFIRMED if the band clears FLAT_SLOPE and contains rate within tolerance;
+    REFUTED if it excludes rate (within tolerance); INCONCLUSIVE otherwise."""
+    if not fit.contains(rate, tolerance=tolerance):
+        return Verdict.REFUTED
+    return Verdict.CONFIRMED if fit.lands() else Verdict.INCONCLUSIVE
+
+
+def combine_verdicts(verdicts: list[Verdict]) -> Verdict:
+    """REFUTED if any test refutes, else INCONCLUSIVE if any cannot decide, else CONFIRMED."""
+    if Verdict.REFUTED in verdicts:
+        return Verdict.REFUTED
+    if Verdict.INCONCLUSIVE in verdicts:
+        return Verdict.INCONCLUSIVE
+    return Verdict.CONFIRMED
+
+
+def judge_hits(test: HitTest, probabilities: np.ndarray, alpha: float) -> Verdict:
+    """Chi-square verdict: a hit on a zero-probability atom refutes; expected counts < MIN_EXPECTED
+    make the p-value untrustworthy (INCONCLUSIVE); otherwise p < alpha refutes."""
+    if np.any(test.counts[np.asarray(probabilities) == 0] > 0):
+        return Verdict.REFUTED
+    if test.min_expected < MIN_EXPECTED:
+        return Verdict.INCONCLUSIVE
+    return Verdict.REFUTED if test.pvalue < alpha else Verdict.CONFIRMED
+
+
+def fit_summary(fit: SlopeFit) -> dict[str, Any]:
+    """The measurement record of a slope fit: slope, bootstrap band and its level, decades, levels."""
+    return {"slope": fit.slope, "band": [fit.low, fit.high], "band_level": 1 - fit.alpha, "decades": fit.decades,
+            "levels": fit.levels.tolist(), "statistic": fit.statistic.value}
+
+
+def finite_range_rate(process: ForwardProcess, deltas) -> float:
+    """Least-squares slope of log sigma(delta) on log delta over the deltas (the exact kernel's own)."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    return float(np.polyfit(np.log(deltas), 0.5 * np.log(process.sigma2(deltas)), 1)[0])
 
 
 @dataclass(frozen=True)

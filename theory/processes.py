@@ -18,14 +18,11 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from theory import _validate
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import sympy
 
 
 @dataclass(frozen=True)
