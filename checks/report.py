@@ -178,8 +178,10 @@ def _plot_scatter(items, path: Path) -> None:
     for ax, (case, f) in zip(axes, items):
         train = np.asarray(f["train"], float)
         samples = np.asarray(f["samples"], float)
-        ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.4, color="C0", label="samples")
-        ax.scatter(train[:, 0], train[:, 1], s=30, marker="x", color="k", label="training points")
+        # Training points as open rings underneath, so memorized samples stay visible at their centres.
+        ax.scatter(train[:, 0], train[:, 1], s=90, facecolors="none", edgecolors="k", linewidths=1.2,
+                   zorder=1, label="training points")
+        ax.scatter(samples[:, 0], samples[:, 1], s=4, alpha=0.5, color="C0", zorder=2, label="samples")
         ax.set_title(str(f.get("label", case.name))[:40], fontsize=8)
         ax.set_aspect("equal", adjustable="datalim")
         ax.legend(fontsize=6)
