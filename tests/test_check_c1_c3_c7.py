@@ -12,12 +12,11 @@ runs the p-values of the 900 law tests of C1 and the 250 chi-square tests of C3 
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from checks import c1_prior, c3_memorization, c7_generalization
-from checks.common import CheckResult, Verdict
+from check_assertions import assert_as_predicted
 
 # The seed of the CI runs (any seed works at the stated false-failure rates; this one is fixed so
 # that CI is deterministic).
@@ -26,25 +25,12 @@ SEED = 0
 MODULES = {"C1": c1_prior, "C3": c3_memorization, "C7": c7_generalization}
 
 
-def _assert_confirmed(result: CheckResult, claim: str) -> None:
-    table = [(case.name, case.control, case.verdict.value) for case in result.cases]
-    assert result.claim == claim
-    assert result.controls, "a check needs at least one negative control"
-    assert len(result.main_cases) >= 3, "a check needs several cases"
-    for case in result.main_cases:
-        assert case.verdict is Verdict.CONFIRMED, (case.name, case.measurement, table)
-    for case in result.controls:
-        assert case.verdict is Verdict.REFUTED, (case.name, case.measurement, table)
-    assert result.verdict is Verdict.CONFIRMED, table
-    json.dumps(result.to_dict())  # the record is plain data
-
-
 def test_c1_prior_fast():
     """C1 fast: every prior lands on M at rate 1/2, covers it, follows the posterior mixture; KL order.
 
     False failures over seeds 0..49: 0 of 50 (bound 0.025).
     """
-    _assert_confirmed(c1_prior.run(seed=SEED, budget="fast"), "C1")
+    assert_as_predicted(c1_prior.run(seed=SEED, budget="fast"), "C1")
 
 
 def test_c3_memorization_fast():
@@ -52,7 +38,7 @@ def test_c3_memorization_fast():
 
     False failures over seeds 0..49: 0 of 50 (bound 0.006).
     """
-    _assert_confirmed(c3_memorization.run(seed=SEED, budget="fast"), "C3")
+    assert_as_predicted(c3_memorization.run(seed=SEED, budget="fast"), "C3")
 
 
 def test_c7_generalization_fast():
@@ -60,14 +46,14 @@ def test_c7_generalization_fast():
 
     False failures over seeds 0..49: 0 of 50 (bound 0.001).
     """
-    _assert_confirmed(c7_generalization.run(seed=SEED, budget="fast"), "C7")
+    assert_as_predicted(c7_generalization.run(seed=SEED, budget="fast"), "C7")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("claim", sorted(MODULES))
 def test_full_budget(claim):
     """The full studies (minutes each): more particles, decades, cases; the same verdict rules."""
-    _assert_confirmed(MODULES[claim].run(seed=SEED, budget="full"), claim)
+    assert_as_predicted(MODULES[claim].run(seed=SEED, budget="full"), claim)
 
 
 @pytest.mark.parametrize("claim", sorted(MODULES))

@@ -10,17 +10,7 @@ from __future__ import annotations
 import pytest
 
 from checks import c2_manifold, c4_bounded
-from checks.common import CheckResult, Verdict
-
-
-def _assert_as_predicted(result: CheckResult, claim: str) -> None:
-    assert result.claim == claim
-    wrong_cases = [(c.name, c.verdict.value) for c in result.main_cases if c.verdict is not Verdict.CONFIRMED]
-    wrong_controls = [(c.name, c.verdict.value) for c in result.controls if c.verdict is not Verdict.REFUTED]
-    assert not wrong_cases, f"main cases not confirmed: {wrong_cases}"
-    assert not wrong_controls, f"negative controls not refuted: {wrong_controls}"
-    assert result.controls, "a check must have negative controls"
-    assert result.verdict is Verdict.CONFIRMED
+from check_assertions import assert_as_predicted
 
 
 def test_c2_fast():
@@ -31,7 +21,7 @@ def test_c2_fast():
     half-widths, and the coverage test fails with probability ~1e-4 per run (module docstring).
     """
     result = c2_manifold.run(seed=c2_manifold.DEFAULT_SEED, budget="fast")
-    _assert_as_predicted(result, "C2")
+    assert_as_predicted(result, "C2")
     names = {c.name for c in result.controls}
     assert any("a=1.25" in n for n in names) and any("sign_flip" in n for n in names)
 
@@ -44,7 +34,7 @@ def test_c4_fast():
     landing bands above +0.485, against the thresholds -+0.1.
     """
     result = c4_bounded.run(seed=c4_bounded.DEFAULT_SEED, budget="fast")
-    _assert_as_predicted(result, "C4")
+    assert_as_predicted(result, "C4")
 
 
 @pytest.mark.parametrize("module", [c2_manifold, c4_bounded])
@@ -58,4 +48,4 @@ def test_budget_is_validated(module):
 def test_full_budget(module, claim):
     """The full studies (minutes): larger n, more deltas and decades, the whole case grid."""
     result = module.run(seed=module.DEFAULT_SEED, budget="full")
-    _assert_as_predicted(result, claim)
+    assert_as_predicted(result, claim)

@@ -11,17 +11,7 @@ from __future__ import annotations
 import pytest
 
 from checks import c5_dimension, c6_boundary
-from checks.common import CheckResult, Verdict
-
-
-def _assert_as_predicted(result: CheckResult, claim: str) -> None:
-    assert result.claim == claim
-    wrong_cases = [(c.name, c.verdict.value) for c in result.main_cases if c.verdict is not Verdict.CONFIRMED]
-    wrong_controls = [(c.name, c.verdict.value) for c in result.controls if c.verdict is not Verdict.REFUTED]
-    assert not wrong_cases, f"main cases not confirmed: {wrong_cases}"
-    assert not wrong_controls, f"negative controls not refuted: {wrong_controls}"
-    assert result.controls, "a check must have negative controls"
-    assert result.verdict is Verdict.CONFIRMED
+from check_assertions import assert_as_predicted
 
 
 def test_c5_fast():
@@ -31,7 +21,7 @@ def test_c5_fast():
     the stated family-wise alpha is 0.01.
     """
     result = c5_dimension.run(seed=c5_dimension.DEFAULT_SEED, budget="fast")
-    _assert_as_predicted(result, "C5")
+    assert_as_predicted(result, "C5")
     mixture = [c for c in result.main_cases if c.name.startswith("codimension and normal rank: Mixture")]
     assert len(mixture) == 3
     for case in mixture:  # global codimension weight-averaged, ranks local
@@ -51,7 +41,7 @@ def test_c6_fast():
     control); the stated family-wise alpha is 0.01.
     """
     result = c6_boundary.run(seed=c6_boundary.DEFAULT_SEED, budget="fast")
-    _assert_as_predicted(result, "C6")
+    assert_as_predicted(result, "C6")
     l2_controls = [c for c in result.controls if "L2 region" in c.name]
     assert len(l2_controls) == 2
     for case in l2_controls:  # not L2, yet the samples land: the L2 condition is not necessary
@@ -78,7 +68,7 @@ def test_full_budget(module, claim):
     """The full studies (minutes): larger n; C5 adds the digits data; C6 has 7 values of a (0 .. 1.25)
     at two values of c per manifold, 6 of beta (0 .. 1.5), Sphere(2, 3), VP, and 4 decades of delta."""
     result = module.run(seed=module.DEFAULT_SEED, budget="full")
-    _assert_as_predicted(result, claim)
+    assert_as_predicted(result, claim)
     if claim == "C6":
         for case in result.main_cases:
             minimum = 6 if case.figure["family"] == "normal_offset" else 5
