@@ -75,8 +75,8 @@ def test_weak_order_one_on_gaussian_data(scheme, name):
 
 def test_simulator_matches_chain_moments():
     """reverse_sde's samples have the recursion's mean and covariance (the loop does what the
-    coefficients say). Seed 11, n = 200000, 3 steps-free statistics; tolerance 5 standard errors
-    per coordinate (false-failure rate < 1e-5 per entry by the normal approximation)."""
+    coefficients say). Seed 11, n = 200000, 40 steps; tolerance 5 standard errors per entry of
+    the mean and covariance (false-failure rate < 1e-5 per entry by the normal approximation)."""
     process, T = OU(), 2.0
     measure, prior = _gaussian_data(process, T)
     times = time_grid(T, 1e-2, 40)
