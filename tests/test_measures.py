@@ -15,6 +15,7 @@ from scipy.optimize import brentq
 from scipy.spatial.distance import cdist, pdist
 
 import strategies as sts
+from finite_differences import assert_score_is_gradient
 from theory import OU, VE, Measure, Mixture, PointCloud, Product, Sphere, Subspace
 
 EPS = np.finfo(np.float64).eps
@@ -149,18 +150,7 @@ def test_score_is_gradient_of_log_density(case):
     ell = local_scale(m, t, x, process)
     size = rounding_scale(m, t, x, process, log_p)
     c = rounding_units(m.d)
-    eta = np.clip((c * EPS * size / 4.0) ** (1.0 / 3.0), 1e-6, 1e-2)
-    h = eta * ell
-    for j in range(m.d):
-        xp, xm = x.copy(), x.copy()
-        xp[:, j] += h
-        xm[:, j] -= h
-        h_exact = (xp[:, j] - xm[:, j]) / 2.0
-        fd = (m.log_density(t, xp, process=process) - m.log_density(t, xm, process=process)) / (2.0 * h_exact)
-        bound = (1.74 * h_exact**2 / ell**3 + c * EPS * size / h_exact
-                 + 3.0 * EPS * (np.linalg.norm(x, axis=1) + h_exact) / ell**2)
-        err = np.abs(fd - score[:, j])
-        assert np.all(err <= bound), (j, case, err / bound, err / np.abs(score[:, j]))
+    assert_score_is_gradient(m, process, t, x, score, ell=ell, size=size, c=c, context=case)
 
 
 # -- Fokker-Planck ---------------------------------------------------------------------------------
