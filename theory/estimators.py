@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
 from theory.measures.subspace import Subspace
 from theory.priors import Gaussian, Prior
 from theory.processes import ForwardProcess, check_process
@@ -39,11 +39,6 @@ DECAY_RESOLUTION = 0.05
 # laws in log t, for which 8 nodes give relative quadrature errors far below the Monte-Carlo error.
 NODES_PER_DECADE = 8
 
-
-def _check_measure(measure: object) -> Measure:
-    if not isinstance(measure, Measure):
-        raise TypeError(f"measure must be a Measure, got {type(measure).__name__}")
-    return measure
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ def l2_error_integral(error: Field, measure: Measure, *, T: float, decades: int 
     """
     if not callable(error):
         raise TypeError(f"error must be callable (t, x) -> (n, d), got {type(error).__name__}")
-    measure = _check_measure(measure)
+    measure = check_measure(measure)
     process = check_process(process)
     T = _validate.positive_time(T, "T")
     decades = _validate.integer(decades, "decades", minimum=3)
@@ -149,7 +144,7 @@ def codimension(score: Field, measure: Measure, *, times: Sequence[float], n: in
     """
     if not callable(score):
         raise TypeError(f"score must be callable (t, x) -> (n, d), got {type(score).__name__}")
-    measure = _check_measure(measure)
+    measure = check_measure(measure)
     process = check_process(process)
     rng = _validate.generator(rng)
     n = _validate.integer(n, "n", minimum=2)
@@ -232,7 +227,7 @@ def kl_to_prior(measure: Measure, prior: Prior, *, T: float, process: ForwardPro
     1/2 [tr(V1^-1 V0) + (m1 - m0)^T V1^-1 (m1 - m0) - d + log det V1 - log det V0]. Otherwise Monte
     Carlo over n samples of p_T (needs ``rng``); a prior without density gives TypeError.
     """
-    measure = _check_measure(measure)
+    measure = check_measure(measure)
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a theory.priors.Prior, got {type(prior).__name__}")
     if prior.d != measure.d:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
 from theory.processes import ForwardProcess, check_process
 
 
@@ -94,8 +94,7 @@ class Distance(Observer):
     every: int = field(default=1, kw_only=True)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.measure, Measure):
-            raise TypeError(f"measure must be a Measure, got {type(self.measure).__name__}")
+        check_measure(self.measure)
         object.__setattr__(self, "every", _check_every(self.every))
 
     def recorder(self, times, n, d):

@@ -29,16 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
 from theory.processes import ForwardProcess, check_process
 
 ScoreFn = Callable[[float, np.ndarray], np.ndarray]
 
-
-def _check_measure(measure: object) -> Measure:
-    if not isinstance(measure, Measure):
-        raise TypeError(f"measure must be a Measure, got {type(measure).__name__}")
-    return measure
 
 
 def _check_score(score: object) -> ScoreFn:
@@ -64,7 +59,7 @@ class ExactScore:
     process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
-        _check_measure(self.measure)
+        check_measure(self.measure)
         check_process(self.process)
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
@@ -119,7 +114,7 @@ class NormalOffset(Perturbation):
 
     def __post_init__(self) -> None:
         _check_score(self.score)
-        _check_measure(self.measure)
+        check_measure(self.measure)
         v = _validate.vector(self.v, self.measure.d, "v")
         object.__setattr__(self, "v", v)
         object.__setattr__(self, "c", _real(self.c, "c"))
@@ -147,7 +142,7 @@ class NormalScaling(Perturbation):
 
     def __post_init__(self) -> None:
         _check_score(self.score)
-        _check_measure(self.measure)
+        check_measure(self.measure)
         object.__setattr__(self, "beta", _real(self.beta, "beta"))
 
     def error(self, t, x):
@@ -171,7 +166,7 @@ class Tangential(Perturbation):
 
     def __post_init__(self) -> None:
         _check_score(self.score)
-        _check_measure(self.measure)
+        check_measure(self.measure)
         object.__setattr__(self, "v", _validate.vector(self.v, self.measure.d, "v"))
         object.__setattr__(self, "c", _real(self.c, "c"))
 
@@ -218,7 +213,7 @@ class Smoothed(Perturbation):
     process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
-        _check_measure(self.measure)
+        check_measure(self.measure)
         object.__setattr__(self, "h", _validate.positive_real(self.h, "h"))
         check_process(self.process)
 

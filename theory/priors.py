@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
 from theory.processes import ForwardProcess, check_process
 
 
@@ -103,8 +103,7 @@ class Gaussian(Prior):
 
         mean = alpha(T) E_mu X, cov = alpha(T)^2 Cov_mu X + sigma(T)^2 I.
         """
-        if not isinstance(measure, Measure):
-            raise TypeError(f"measure must be a Measure, got {type(measure).__name__}")
+        check_measure(measure)
         T = _validate.positive_time(T, "T")
         process = check_process(process)
         alpha, var = float(process.alpha(T)), float(process.sigma2(T))
@@ -191,8 +190,7 @@ class ExactMarginal(Prior):
     process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.measure, Measure):
-            raise TypeError(f"measure must be a Measure, got {type(self.measure).__name__}")
+        check_measure(self.measure)
         object.__setattr__(self, "T", _validate.positive_time(self.T, "T"))
         check_process(self.process)
 

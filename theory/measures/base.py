@@ -130,3 +130,18 @@ class Measure(abc.ABC):
         """E[X_0 | X_t = x] (Tweedie's denoiser). x : (n, d) -> (n, d)."""
         alpha, var = self._kernel(t, process)
         return self._denoise(_validate.points(x, self.d), alpha, var)
+
+
+def check_measure(measure: object, name: str = "measure") -> Measure:
+    """Validate an argument that must be a :class:`Measure`."""
+    if not isinstance(measure, Measure):
+        raise TypeError(f"{name} must be a Measure, got {type(measure).__name__}")
+    return measure
+
+
+def check_measures(measures: object, name: str) -> tuple[Measure, ...]:
+    """Validate a non-empty list or tuple of :class:`Measure` (Product factors, Mixture components)."""
+    items = tuple(measures) if isinstance(measures, (list, tuple)) else ()
+    if not items:
+        raise ValueError(f"{name} must be a non-empty sequence of Measure, got {measures!r}")
+    return tuple(check_measure(m, f"{name}[{i}]") for i, m in enumerate(items))

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from theory import _validate
-from theory.measures.base import Measure
+from theory.measures.base import Measure, check_measures
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,12 +32,7 @@ class Mixture(Measure):
     weights: np.ndarray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        comps = tuple(self.components) if isinstance(self.components, (list, tuple)) else None
-        if not comps:
-            raise ValueError(f"components must be a non-empty sequence of Measure, got {self.components!r}")
-        for i, comp in enumerate(comps):
-            if not isinstance(comp, Measure):
-                raise TypeError(f"components[{i}] must be a Measure, got {type(comp).__name__}")
+        comps = check_measures(self.components, "components")
         dims = [c.d for c in comps]
         if len(set(dims)) != 1:
             raise ValueError(f"components must share the ambient dimension d, got d = {dims}")

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg import block_diag
 
 from theory import _validate
-from theory.measures.base import Measure
+from theory.measures.base import Measure, check_measures
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,12 +31,7 @@ class Product(Measure):
     _slices: tuple[slice, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        factors = tuple(self.factors) if isinstance(self.factors, (list, tuple)) else None
-        if not factors:
-            raise ValueError(f"factors must be a non-empty sequence of Measure, got {self.factors!r}")
-        for i, factor in enumerate(factors):
-            if not isinstance(factor, Measure):
-                raise TypeError(f"factors[{i}] must be a Measure, got {type(factor).__name__}")
+        factors = check_measures(self.factors, "factors")
         bounds = np.cumsum([0] + [f.d for f in factors])
         object.__setattr__(self, "factors", factors)
         object.__setattr__(self, "_slices", tuple(slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])))
