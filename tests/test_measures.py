@@ -611,6 +611,92 @@ def test_point_cloud_nearest_matches_brute_force(cloud, data):
     np.testing.assert_array_equal(cloud.project(x), cloud.points[index])
 
 
+# -- PointCloud kernel: row blocks and the underflow clamp -------------------------------------------
+@given(sts.point_clouds(max_points=12), st.data())
+def test_point_cloud_blocking_does_not_change_results(cloud, data):
+    """Row blocks of any size (down to one row per block and per softmax sub-block) give the same
+    denoiser, log-density and posterior as one block, up to the rounding of the matrix products.
+
+    OpenBLAS may round a row differently depending on how many rows its block has. Error model: each
+    logit is a (d + 2)-term dot product, so the two evaluations differ by at most Delta = 2 (d + 2)
+    eps S with S = (alpha |x| R + alpha^2 R^2 / 2) / sigma^2 + max |log w| (R the support radius);
+    a posterior weight then moves by a factor within exp(+-2 Delta), the log-density by Delta, and
+    the denoiser by 2 Delta R. Checked with 4x those bounds (plus a few ulps of the result).
+    """
+    from theory.measures import pointcloud
+
+    x, _ = data.draw(sts.query_points(cloud, 0.3))
+    t = data.draw(st.sampled_from([1e-4, 1e-2, 0.3, 3.0]))
+    whole = (cloud.denoise(t, x), cloud.log_density(t, x), cloud.posterior(t, x))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pointcloud, "BLOCK_ELEMENTS", 2 * cloud.size)
+        patch.setattr(pointcloud, "SOFTMAX_ELEMENTS", 1)
+        split = (cloud.denoise(t, x), cloud.log_density(t, x), cloud.posterior(t, x))
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    radius = support_radius(cloud)
+    xnorm = np.linalg.norm(x, axis=1)[:, None]
+    delta = 2 * (cloud.d + 2) * EPS * ((alpha * xnorm * radius + alpha**2 * radius**2 / 2) / var
+                                       + np.abs(np.log(cloud.weights)).max())
+    ulps = 8 * EPS
+    assert np.all(np.abs(split[0] - whole[0]) <= 8 * delta * radius + ulps * (radius + 1))
+    assert np.all(np.abs(split[1] - whole[1]) <= 4 * delta[:, 0] + ulps * np.abs(whole[1]))
+    assert np.all(np.abs(split[2] - whole[2]) <= (8 * delta + ulps) * whole[2] + 1e-300)
+
+
+def test_point_cloud_posterior_where_almost_every_weight_underflows():
+    """Near t = 0 almost every posterior weight underflows; the kernel clamps those logits (numpy's
+    exp is several times slower on underflowing inputs). The clamp must not show in the results:
+    posterior() equals scipy.special.softmax of the same logits, with exact zeros where the true
+    weight is below 1e-300, and the denoiser equals posterior @ points.
+
+    Seed 11, 300 points and 40 queries in d = 8 at t = 1e-4 (OU): 99.9% of the weights underflow.
+    The logits here are formed by cdist, not by the kernel's matrix product; the two differ by at most
+    4 (d + 2) eps (|x| R + R^2) / sigma^2 (about 2e-8 here), which bounds the relative difference of
+    every weight that does not underflow.
+    """
+    from scipy.special import softmax
+
+    rng = np.random.default_rng(11)
+    cloud = PointCloud(rng.standard_normal((300, 8)))
+    t = 1e-4
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    x = alpha * cloud.points[rng.integers(0, 300, 40)] + np.sqrt(var) * rng.standard_normal((40, 8))
+    logits = -cdist(x, alpha * cloud.points, "sqeuclidean") / (2 * var)
+    expected = softmax(logits, axis=1)
+    assert np.mean(expected < 1e-300) > 0.99  # the regime the clamp is for
+    got = cloud.posterior(t, x)
+    radius = support_radius(cloud)
+    xnorm = np.abs(x).max() * np.sqrt(8)
+    logit_err = 4 * (8 + 2) * EPS * (xnorm * radius + radius**2) / var
+    np.testing.assert_array_equal(got[expected < 1e-300], 0.0)
+    np.testing.assert_allclose(got, expected, rtol=4 * logit_err, atol=1e-300)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=16 * EPS)
+    np.testing.assert_allclose(cloud.denoise(t, x), got @ cloud.points, rtol=0, atol=4 * logit_err * radius)
+
+
+@pytest.mark.parametrize("gap", [40.0, 690.0, 800.0])
+def test_point_cloud_small_weights_are_not_floored(gap):
+    """The clamp of the logits must only touch weights below float64's reach: one point at 0 and
+    1000 copies of a point p with logit -gap relative to it (query x = 0). Closed form: denoise =
+    1000 e^-gap p / (1 + 1000 e^-gap). Passes for gap = 40 and 690 only if the clamp sits below
+    -690 (a clamp at -30 gives 9e-11 |p| instead of 4e-15 |p| at gap = 40); at gap = 800 the true
+    value is below 1e-300 |p| and any clamp at or below -700 leaves at most 1e-301 |p|.
+    """
+    t = 0.5
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    p = np.zeros(3)
+    p[0] = np.sqrt(2 * var * gap) / alpha
+    cloud = PointCloud(np.vstack([np.zeros((1, 3)), np.tile(p, (1000, 1))]))
+    logit = -(alpha * p[0]) ** 2 / (2 * var)  # -gap up to rounding
+    mass = 1000 * np.exp(logit)
+    expected = mass * p / (1 + mass)
+    got = cloud.denoise(t, np.zeros((1, 3)))[0]
+    if gap < 700:
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    else:
+        assert np.all(np.abs(got) <= 1e-300 * p[0])
+
+
 # -- digits ---------------------------------------------------------------------------------------
 def test_digits_loader():
     """digits(): the 1797 x 64 scikit-learn digits as a uniform PointCloud scaled into [0, 1]."""
