@@ -198,3 +198,24 @@ class PointCloud(Measure):
             weights[weights <= _EXP_FLOOR_VALUE] = 0.0
             out[rows] = weights / weights.sum(axis=1, keepdims=True)
         return out
+
+    def posterior_sample(self, t: float, x: np.ndarray, rng: np.random.Generator, *,
+                         process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
+        """One draw I ~ P(X_0 = x_i | X_t = x) per row of x: indices into ``points``, shape (n,).
+
+        Inverse-CDF sampling on the log-sum-exp posterior weights, with one uniform per row drawn
+        from ``rng`` in row order (so splitting x into row chunks does not change the draws).
+        Weights that underflow in float64 (below 1e-304 of the largest) are never drawn.
+        """
+        alpha, var = self._kernel(t, process)
+        x = _validate.points(x, self.d)
+        rng = _validate.generator(rng)
+        index = np.empty(x.shape[0], dtype=np.intp)
+        for rows, weights, _ in self._posterior_blocks(x, alpha, var):
+            weights[weights <= _EXP_FLOOR_VALUE] = 0.0
+            cdf = np.cumsum(weights, axis=1, out=weights)
+            u = rng.random(cdf.shape[0]) * cdf[:, -1]
+            # first i with cdf_i > u; u < cdf[-1] unless u rounds up to it, hence the cap.
+            index[rows] = np.minimum(np.count_nonzero(cdf <= u[:, None], axis=1), self.size - 1)
+        return index
+
