@@ -99,9 +99,9 @@ def _run(w: Workload, steps: int, **kwargs):
                        rng=np.random.default_rng(1), **kwargs)
 
 
-def step_ratio(w: Workload, steps: int = 5) -> float:
-    """Per-step simulator cost / the step's two matrix products alone, laid out as the kernel does
-    them (logits x @ P.T, then the weighted sum P.T @ W.T, the faster layout for N >> d)."""
+def _products(w: Workload) -> Callable[[], object]:
+    """The step's two matrix products alone, laid out as the PointCloud kernel does them: the logits
+    x @ P.T, then the weighted sum P.T @ W.T (the faster layout for N >> d)."""
     points = w.measure.points
     points_t = np.ascontiguousarray(points.T)
     rng = np.random.default_rng(2)
@@ -109,48 +109,25 @@ def step_ratio(w: Workload, steps: int = 5) -> float:
     weights = rng.random((w.n, points.shape[0]))
 
     def products():
+        x @ points.T
+        points_t @ weights.T
+
+    return products
+
+
+def step_ratio(w: Workload, steps: int = 5) -> float:
+    """Per-step simulator cost / the step's two matrix products alone (:func:`_products`)."""
+    products = _products(w)
+
+    def all_products():
         for _ in range(steps):
-            x @ points.T
-            points_t @ weights.T
+            products()
 
-    return ratio(lambda: _run(w, steps), products, repeats=5)
-
-
-def loop_speedup(w: Workload, *, particles: int = 40, steps: int = 3) -> float:
-    """(per particle-step time of a per-particle Python loop) / (same for the vectorized simulator)."""
-    score = ExactScore(w.measure)
-    times = time_grid(w.T, w.delta, w.steps)
-    c_y, c_s, c_z = step_coefficients(times, Scheme.POSTERIOR, OU())
-    rng = np.random.default_rng(3)
-    y0 = rng.standard_normal((particles, w.measure.d))
-
-    def loop():
-        y = y0.copy()
-        for i in range(steps):
-            for j in range(particles):
-                s = score(float(times[i]), y[j:j + 1])[0]
-                y[j] = c_y[i] * y[j] + c_s[i] * s + c_z[i] * rng.standard_normal(w.measure.d)
-
-    vector_steps = 3
-    start = time.perf_counter()
-    loop()
-    loop_time = (time.perf_counter() - start) / (particles * steps)
-    vector_time = float("inf")
-    for _ in range(3):  # the least-disturbed of three runs, as in :func:`ratio`
-        start = time.perf_counter()
-        _run(w, vector_steps)
-        vector_time = min(vector_time, (time.perf_counter() - start) / (w.n * vector_steps))
-    return loop_time / vector_time
+    return ratio(lambda: _run(w, steps), all_products, repeats=5)
 
 
-def loop_speedup_ceiling(w: Workload, *, particles: int = 40, steps: int = 3) -> float:
-    """Largest loop speedup any vectorized step that still does the two matrix products can reach.
-
-    (per particle-step time of the per-particle loop, as in :func:`loop_speedup`) / (per
-    particle-step time of the step's two products alone, as in :func:`step_ratio`). The per-particle
-    loop already calls a vectorized O(N d) kernel for each particle, so batching can only win the
-    ratio of matrix-vector to matrix-matrix throughput plus the loop's Python overhead.
-    """
+def _loop_time(w: Workload, particles: int, steps: int) -> float:
+    """Seconds per particle-step of a straightforward per-particle Python loop over the first steps."""
     score = ExactScore(w.measure)
     times = time_grid(w.T, w.delta, w.steps)
     c_y, c_s, c_z = step_coefficients(times, Scheme.POSTERIOR, OU())
@@ -161,18 +138,35 @@ def loop_speedup_ceiling(w: Workload, *, particles: int = 40, steps: int = 3) ->
         for j in range(particles):
             s = score(float(times[i]), y[j:j + 1])[0]
             y[j] = c_y[i] * y[j] + c_s[i] * s + c_z[i] * rng.standard_normal(w.measure.d)
-    loop_time = (time.perf_counter() - start) / (particles * steps)
-    points = w.measure.points
-    points_t = np.ascontiguousarray(points.T)
-    x = rng.standard_normal((w.n, w.measure.d))
-    weights = rng.random((w.n, points.shape[0]))
+    return (time.perf_counter() - start) / (particles * steps)
+
+
+def _best_time(fn: Callable[[], object], repeats: int) -> float:
+    """The least-disturbed of ``repeats`` runs, as in :func:`ratio`."""
     best = float("inf")
-    for _ in range(5):
+    for _ in range(repeats):
         start = time.perf_counter()
-        x @ points.T
-        points_t @ weights.T
+        fn()
         best = min(best, time.perf_counter() - start)
-    return loop_time / (best / w.n)
+    return best
+
+
+def loop_speedup(w: Workload, *, particles: int = 40, steps: int = 3) -> float:
+    """(per particle-step time of a per-particle Python loop) / (same for the vectorized simulator)."""
+    vector_steps = 3
+    vector_time = _best_time(lambda: _run(w, vector_steps), 3) / (w.n * vector_steps)
+    return _loop_time(w, particles, steps) / vector_time
+
+
+def loop_speedup_ceiling(w: Workload, *, particles: int = 40, steps: int = 3) -> float:
+    """Largest loop speedup any vectorized step that still does the two matrix products can reach.
+
+    (per particle-step time of the per-particle loop, as in :func:`loop_speedup`) / (per
+    particle-step time of the step's two products alone, :func:`_products`). The per-particle loop
+    already calls a vectorized O(N d) kernel for each particle, so batching can only win the ratio
+    of matrix-vector to matrix-matrix throughput plus the loop's Python overhead.
+    """
+    return _loop_time(w, particles, steps) / (_best_time(_products(w), 5) / w.n)
 
 
 def w3_peak_memory(w: Workload, chunk_size: int = 64) -> int:
