@@ -23,8 +23,9 @@ from theory.processes import ForwardProcess
 
 # Largest (rows x points) logit block held in memory at once: 2^20 float64 = 8 MiB, which stays in
 # the 32 MiB L3 cache between the logit product, the softmax passes and the second product. Measured
-# on W2 (2000 x 1797, quiet machine, ratio to one x @ points.T): one 2^22 block 3.1, 2^20 blocks
-# (583 rows) 2.95; the bound also keeps 10^5 queries against 10^4 points from allocating 8 GB.
+# on a prototype of this kernel on W2 (2000 x 1797, quiet machine, ratio to one x @ points.T): one
+# 2^22 block 3.1, 500-row blocks (2^19.8) 2.95; the bound also keeps 10^5 queries against 10^4
+# points from allocating 8 GB.
 BLOCK_ELEMENTS = 1 << 20
 # The softmax passes (max, shift, exp) run over sub-blocks of about 2^16 entries (512 KiB) so the
 # exp reads what the shift just wrote from the 2 MiB L2 cache instead of from memory.
@@ -32,8 +33,8 @@ SOFTMAX_ELEMENTS = 1 << 16
 # Shifted logits are clamped from below at EXP_FLOOR before the exp. NumPy's SIMD exp takes a slow
 # path for results that underflow: measured 5.6 ns per entry for results that round to 0 and 40 ns
 # for subnormal results, against 1.0 ns for normal ones. Near t = 0 almost every logit underflows
-# (98% for the digits at t = 1e-3), so without the clamp PointCloud.score cost 7.1 x one matrix
-# product instead of 3.3 x. exp(-700) = 9.9e-305 is a normal number; it adds at most N * 1e-304 of
+# (98% for the digits at t = 1e-3), where the clamp took PointCloud.score from 6.9 x one matrix
+# product to 3.6 x. exp(-700) = 9.9e-305 is a normal number; it adds at most N * 1e-304 of
 # the largest weight to any sum, far below float64 rounding for any N that fits in memory.
 EXP_FLOOR = -700.0
 _EXP_FLOOR_VALUE = float(np.exp(EXP_FLOOR))
