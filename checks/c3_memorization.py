@@ -27,11 +27,14 @@ Tests per case (all must pass for CONFIRMED):
    contain 1/2 within RATE_TOLERANCE = 0.02 (budget in :mod:`checks.c1_prior`; the deltas are chosen
    so that sigma(delta) sqrt(d) stays below a third of the nearest-neighbour spacing, and the
    finite-range slope of sigma is reported). Also reported: RMS / sigma(delta) (about sqrt(d)).
-2. *every point hit* -- in a separate run (EXPONENTIAL scheme, 100 steps per decade, down to one
-   small delta, n = max(1000, 20 N) particles (max(4000, 15 N) in full); why not the
-   default scheme: :mod:`checks.c1_prior`), each sample's nearest training point; every point must be
-   hit. With an L2 error no frequencies are predicted, and the landing run's samples at the smallest
-   delta are used instead.
+2. *every point hit* -- in a separate run down to one small delta, n = max(1000, 20 N) particles
+   (max(4000, 15 N) in full), each sample's nearest training point; every point must be hit. This
+   run samples the exact score's reverse SDE exactly in law: the posterior scheme with
+   :class:`theory.perturbations.AncestralScore`, which draws X_0 from the posterior instead of
+   freezing its mean, so the step is the exact reverse transition at any step size (5 steps per
+   decade). The default scheme with the exact score biases the frequencies on coarse grids (see
+   :mod:`theory.simulator`). With an L2 error no frequencies are predicted, and the landing run's
+   samples at the smallest delta are used instead.
 3. *uniform frequencies* (exact score only) -- chi-square of the nearest-point counts against the
    predicted ``hit_probabilities`` (uniform) via :func:`theory.statistics.hit_frequencies`, level
    ALPHA = 0.001, every expected count >= 5 (else INCONCLUSIVE).
@@ -82,10 +85,10 @@ CLAIM = CLAIMS["C3"]
 
 # Level of every chi-square test.
 ALPHA = 1e-3
-# Steps per decade of the EXPONENTIAL-scheme runs that feed the hit tests (bias table in c1_prior:
-# the chi-square noncentrality it leaves is about 0.2 at n = 2000 and grows like n, so about 0.4 at the
-# n = 4000 of full; 200 steps per decade would cost the 27000-particle digits run 8 minutes).
-DIST_STEPS_PER_DECADE = {"fast": 100, "full": 100}
+# Steps per decade of the hit runs. They sample the law exactly on any grid (AncestralScore), so the
+# count only sets the cost. (The EXPONENTIAL scheme used before needed 100 per decade and still left
+# a chi-square noncentrality of about 0.2 at n = 2000; its full digits run took 8 minutes.)
+HIT_STEPS_PER_DECADE = {"fast": 5, "full": 5}
 # Fixed seed of the training-set designs: part of the setting, not of the noise.
 DESIGN_SEED = 20220602
 # Horizons: OU T = 2 (alpha^2 = 0.018), VP T = 0.5 (alpha = 0.28), VE T = 0.7 (sigma(T)^2 = 0.6).
@@ -156,12 +159,18 @@ def _deltas(design: _Design, budget: str) -> tuple[float, ...]:
 
 
 def _hit_samples(score, design: _Design, n: int, budget: str,
-                 rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-    steps = int(np.ceil(DIST_STEPS_PER_DECADE[budget] * np.log10(design.T / design.delta_hits)))
-    res = reverse_sde(score, d=design.cloud.d, n=n, T=design.T, delta=design.delta_hits, steps=steps,
+                 seed_sequence: np.random.SeedSequence) -> tuple[np.ndarray, dict[str, Any]]:
+    """Outputs of the exact-score reverse SDE at delta_hits, exact in law (ancestral sampling)."""
+    if not isinstance(score, pert.ExactScore):  # frequencies are predicted for the exact score only
+        raise TypeError(f"the hit run samples the exact score's law, got {type(score).__name__}")
+    s_sde, s_draws = seed_sequence.spawn(2)
+    ancestral = pert.AncestralScore(design.cloud, np.random.default_rng(s_draws), process=design.process)
+    steps = int(np.ceil(HIT_STEPS_PER_DECADE[budget] * np.log10(design.T / design.delta_hits)))
+    res = reverse_sde(ancestral, d=design.cloud.d, n=n, T=design.T, delta=design.delta_hits, steps=steps,
                       process=design.process, prior=ExactMarginal(design.cloud, design.T, process=design.process),
-                      scheme=Scheme.EXPONENTIAL, rng=rng)
-    return res.samples, {"n": n, "delta": design.delta_hits, "steps": steps, "scheme": Scheme.EXPONENTIAL.value}
+                      scheme=Scheme.POSTERIOR, rng=np.random.default_rng(s_sde))
+    return res.samples, {"n": n, "delta": design.delta_hits, "steps": steps,
+                         "sampler": "AncestralScore + posterior scheme (exact in law)"}
 
 
 def _offset_finite_range_rate(score: pert.NormalOffset, process: ForwardProcess, deltas, d: int) -> float:
@@ -195,7 +204,7 @@ def _case(name: str, design: _Design, score, budget: str, seed_sequence: np.rand
     v_lands = judge_rate(study.fit, prediction.rate)
     if prediction.hit_probabilities is not None:
         n_hits = max(plan.n_hits_min, HITS_PER_POINT[budget] * cloud.size)
-        samples, run_info = _hit_samples(score, design, n_hits, budget, np.random.default_rng(s_hits))
+        samples, run_info = _hit_samples(score, design, n_hits, budget, s_hits)
     else:  # no frequencies predicted: "every point hit" needs no accurate law, the landing run will do
         samples = study.samples[-1]
         run_info = {"n": len(samples), "delta": float(study.deltas[-1]), "from": "the landing run"}
