@@ -98,7 +98,7 @@ class AncestralScore:
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
         index = self.measure.posterior_sample(t, x, self.rng, process=self.process)
-        alpha, var = float(self.process.alpha(t)), float(self.process.sigma2(t))
+        alpha, var = self.measure._kernel(t, self.process)  # validated by posterior_sample already
         return (alpha * self.measure.points[index] - x) / var
 
 

@@ -133,7 +133,7 @@ class PointCloud(Measure):
         return mean, (centered * self.weights[:, None]).T @ centered
 
     # -- diffused quantities --------------------------------------------------------------
-    def _posterior_blocks(self, x: np.ndarray, alpha: float, var: float):
+    def _posterior_blocks(self, x: np.ndarray, alpha: float, var: float, *, exact_zeros: bool = False):
         """Yield (rows, weights, top) over row blocks of x: unnormalized posterior weights.
 
         weights[j, i] = exp(max(logit_i(x_j) - top_j, EXP_FLOOR)), logit_i(x) = log w_i + (alpha
@@ -141,7 +141,9 @@ class PointCloud(Measure):
         top_j = max_i logit_i(x_j). The logits are one matrix product [alpha/var x, 1, -alpha^2/var]
         @ [x_i, log w_i, |x_i|^2 / 2]^T: the right factor is fixed at construction, so a call does no
         O(N d) work besides the products. The max, shift and exp then run over sub-blocks small
-        enough to stay in cache. ``weights`` is a reused buffer.
+        enough to stay in cache. ``weights`` is a reused buffer. ``exact_zeros``: report the weights
+        clamped at EXP_FLOOR (they stand for weights that underflow) as 0, for callers that expose
+        probabilities or draw from them.
         """
         n, d = x.shape
         step = self._rows_per_block()
@@ -166,6 +168,8 @@ class PointCloud(Measure):
                 if part.min() < EXP_FLOOR:
                     np.maximum(part, EXP_FLOOR, out=part)
                 np.exp(part, out=part)
+            if exact_zeros:
+                weights[weights <= _EXP_FLOOR_VALUE] = 0.0
             yield rows, weights, top[rows]
 
     def _log_density(self, x, alpha, var):
@@ -194,9 +198,7 @@ class PointCloud(Measure):
         alpha, var = self._kernel(t, process)
         x = _validate.points(x, self.d)
         out = np.empty((x.shape[0], self.size))
-        for rows, weights, _ in self._posterior_blocks(x, alpha, var):
-            # Entries clamped at EXP_FLOOR stand for weights that underflow: report them as 0.
-            weights[weights <= _EXP_FLOOR_VALUE] = 0.0
+        for rows, weights, _ in self._posterior_blocks(x, alpha, var, exact_zeros=True):
             out[rows] = weights / weights.sum(axis=1, keepdims=True)
         return out
 
@@ -212,8 +214,7 @@ class PointCloud(Measure):
         x = _validate.points(x, self.d)
         rng = _validate.generator(rng)
         index = np.empty(x.shape[0], dtype=np.intp)
-        for rows, weights, _ in self._posterior_blocks(x, alpha, var):
-            weights[weights <= _EXP_FLOOR_VALUE] = 0.0
+        for rows, weights, _ in self._posterior_blocks(x, alpha, var, exact_zeros=True):
             cdf = np.cumsum(weights, axis=1, out=weights)
             u = rng.random(cdf.shape[0]) * cdf[:, -1]
             # first i with cdf_i > u; u < cdf[-1] unless u rounds up to it, hence the cap.
