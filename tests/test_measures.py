@@ -674,27 +674,123 @@ def test_point_cloud_posterior_where_almost_every_weight_underflows():
     np.testing.assert_allclose(cloud.denoise(t, x), got @ cloud.points, rtol=0, atol=4 * logit_err * radius)
 
 
-@pytest.mark.parametrize("gap", [40.0, 690.0, 800.0])
-def test_point_cloud_small_weights_are_not_floored(gap):
-    """The clamp of the logits must only touch weights below float64's reach: one point at 0 and
-    1000 copies of a point p with logit -gap relative to it (query x = 0). Closed form: denoise =
-    1000 e^-gap p / (1 + 1000 e^-gap). Passes for gap = 40 and 690 only if the clamp sits below
-    -690 (a clamp at -30 gives 9e-11 |p| instead of 4e-15 |p| at gap = 40); at gap = 800 the true
-    value is below 1e-300 |p| and any clamp at or below -700 leaves at most 1e-301 |p|.
+# The three evaluation paths of PointCloud's normalizer and first moment (see _weight_sums): "fast"
+# (no max pass, taken where its overflow and underflow bounds hold), "sparse" (only weights within
+# SPARSE_TAIL + log N of the row maximum) and "dense" (shift by the maximum, clamp at EXP_FLOOR).
+# Sparse and dense are forced by patching the module's switch and disabling the fast path.
+# The sparse path's documented contract: the weights it omits add up to at most e^-50 of the largest.
+SPARSE_OMITTED = np.exp(-50.0)
+def _force_path(patch: pytest.MonkeyPatch, cloud: PointCloud, path: str) -> None:
+    """"fast": leave the kernel alone (the fast path where its bounds hold); "sparse" or "dense": no
+    row takes the fast path and every block takes the named one."""
+    from theory.measures import pointcloud
+
+    if path == "fast":
+        return
+    fast_shift = pointcloud.PointCloud._fast_shift
+
+    def never_fast(self, x, alpha, var):
+        log_scale, shift, fast = fast_shift(self, x, alpha, var)
+        return log_scale - shift, np.zeros_like(shift), np.zeros_like(fast)
+
+    patch.setattr(pointcloud.PointCloud, "_fast_shift", never_fast)
+    patch.setattr(pointcloud, "SPARSE_DENSITY", 1.0 if path == "sparse" else -1.0)
+
+
+@pytest.mark.parametrize("path", ["fast", "sparse", "dense"])
+@pytest.mark.parametrize("gap", [40.0, 52.0, 54.0, 690.0, 800.0])
+def test_point_cloud_small_weights(path, gap):
+    """Which small posterior weights each path keeps: one point at 0 and 10 copies of a point p whose
+    logit is -gap relative to it (query x = 0, t = 0.5, N = 11). Closed form: denoise =
+    10 e^-gap p / (1 + 10 e^-gap).
+
+    - Every path keeps weights down to e^-(SPARSE_TAIL + log N) = e^-52.4 of the largest: gaps 40 and
+      52 match the closed form to 1e-12 (a cut 0.4 nats tighter fails at 52).
+    - The sparse path may drop the rest; its contract is |error| <= e^-50 |p| (the omitted mass),
+      checked at 54, 690 and 800.
+    - The dense path keeps weights down to its clamp: 690 matches the closed form to 1e-12 only if
+      the clamp sits below -690; at 800 the true value is below 1e-300 |p| and a clamp at or below
+      -700 leaves at most 1e-301 |p|.
+    - The fast path is taken where its bounds hold (here up to gap ~340): 40, 52 and 54.
     """
     t = 0.5
     alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
     p = np.zeros(3)
     p[0] = np.sqrt(2 * var * gap) / alpha
-    cloud = PointCloud(np.vstack([np.zeros((1, 3)), np.tile(p, (1000, 1))]))
-    logit = -(alpha * p[0]) ** 2 / (2 * var)  # -gap up to rounding
-    mass = 1000 * np.exp(logit)
+    cloud = PointCloud(np.vstack([np.zeros((1, 3)), np.tile(p, (10, 1))]))
+    mass = 10 * np.exp(-(alpha * p[0]) ** 2 / (2 * var))  # the logit is -gap up to rounding
     expected = mass * p / (1 + mass)
-    got = cloud.denoise(t, np.zeros((1, 3)))[0]
-    if gap < 700:
+    x = np.zeros((1, 3))
+    is_fast = bool(cloud._fast_shift(x, alpha, var)[2][0])
+    if path == "fast":
+        if gap > 340:
+            assert not is_fast
+            return
+        assert is_fast
+    with pytest.MonkeyPatch.context() as patch:
+        _force_path(patch, cloud, path)
+        got = cloud.denoise(t, x)[0]
+    kept_by_all = gap < 50.0 + np.log(cloud.size)
+    if kept_by_all or path == "fast" or (path == "dense" and gap < 700):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    elif path == "sparse":
+        assert np.all(np.abs(got - expected) <= SPARSE_OMITTED * p[0])
     else:
         assert np.all(np.abs(got) <= 1e-300 * p[0])
+
+
+def _cloud_reference(cloud: PointCloud, t: float, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log p_t(x) and E[X_0 | X_t = x] of a PointCloud under OU, in mpmath at 50 digits from the
+    definition (sum over atoms of w_i N(x; alpha x_i, var I)), rounded to float64."""
+    log_p, denoised = np.empty(len(x)), np.empty(x.shape)
+    with mpmath.workdps(50):
+        alpha, var = mpmath.exp(-mpmath.mpf(t)), -mpmath.expm1(-2 * mpmath.mpf(t))
+        points = [[mpmath.mpf(float(v)) for v in row] for row in cloud.points]
+        for j, row in enumerate(x):
+            logits = [mpmath.log(mpmath.mpf(float(w))) - sum((mpmath.mpf(float(v)) - alpha * pv) ** 2
+                                                             for v, pv in zip(row, point)) / (2 * var)
+                      for w, point in zip(cloud.weights, points)]
+            top = max(logits)
+            u = [mpmath.exp(v - top) for v in logits]
+            total = mpmath.fsum(u)
+            log_p[j] = float(top + mpmath.log(total) - cloud.d * mpmath.log(2 * mpmath.pi * var) / 2)
+            denoised[j] = [float(mpmath.fsum(ui * point[k] for ui, point in zip(u, points)) / total)
+                           for k in range(cloud.d)]
+    return log_p, denoised
+
+
+@settings(max_examples=30)
+@given(sts.point_clouds(max_points=12), st.data())
+def test_point_cloud_paths_agree(cloud, data):
+    """The fast, sparse and dense paths all give the log-density and the denoiser of a 50-digit
+    mpmath evaluation, to the rounding of the kernel's logits plus the sparse path's omitted mass.
+
+    Error model: the kernel's logits are (d + 3)-term dot products of size at most
+    S = (2 alpha |x| R + alpha^2 R^2) / sigma^2 + max |log w_i - log w_j| + 700 (R the support radius,
+    700 bounds the fast path's shift), so each is off by <= Delta = (d + 3) eps S and a weight by a
+    factor within exp(+-2 Delta). The log-density then moves by <= 2 Delta plus the rounding of the
+    reference logit (eps |x - alpha x_ref|^2 / sigma^2 <= eps |log p| + ...), the denoiser by
+    <= 2 Delta L (L the diameter), plus e^-50 L for the omitted mass. Checked with 4x the rounding.
+    """
+    x, _ = data.draw(sts.query_points(cloud, 0.3))
+    t = data.draw(st.sampled_from([1e-4, 1e-2, 0.3, 3.0]))
+    path = data.draw(st.sampled_from(["fast", "sparse", "dense"]))
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    log_p, denoised = _cloud_reference(cloud, t, x)
+    with pytest.MonkeyPatch.context() as patch:
+        _force_path(patch, cloud, path)
+        got_log_p, got_denoised = cloud.log_density(t, x), cloud.denoise(t, x)
+    radius = support_radius(cloud)
+    diameter = float(np.max(pdist(cloud.points))) if cloud.size > 1 else 0.0
+    xnorm = np.linalg.norm(x, axis=1)
+    log_w = np.log(cloud.weights)
+    delta = (cloud.d + 3) * EPS * ((2 * alpha * xnorm * radius + alpha**2 * radius**2) / var
+                                   + log_w.max() - log_w.min() + 700.0)
+    ref_rounding = 4 * EPS * (xnorm + alpha * radius) ** 2 / var
+    assert np.all(np.abs(got_log_p - log_p) <= 8 * delta + ref_rounding + SPARSE_OMITTED
+                  + 8 * EPS * np.abs(log_p))
+    bound = (8 * delta + SPARSE_OMITTED)[:, None] * diameter + 8 * EPS * (radius + 1)
+    assert np.all(np.abs(got_denoised - denoised) <= bound)
 
 
 # -- digits ---------------------------------------------------------------------------------------

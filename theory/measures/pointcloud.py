@@ -5,9 +5,20 @@ mu = sum_i w_i delta_{x_i}. For the kernel N(alpha x0, var I),
     log p_t(x) = logsumexp_i [log w_i - |x - alpha x_i|^2 / (2 var)] - (d/2) log(2 pi var),
     E[X_0 | X_t = x] = sum_i pi_i(x) x_i,  pi(x) = softmax_i(log w_i - |x - alpha x_i|^2 / (2 var)).
 
-The logits are formed through one matrix product x @ points.T (|x|^2 is constant in i and drops
-out of the softmax), and the softmax is a log-sum-exp: raw exponentials underflow to 0/0 as
-t -> 0. Queries are processed in row blocks so that the (n, N) logit matrix never exceeds
+The logits, relative to those of one reference atom, are formed through one matrix product with
+the points (|x|^2 is constant in i and drops out), and the weighted sums through a second one.
+Raw exponentials underflow to 0/0 as t -> 0 and overflow far from the data, so each row is scaled
+before the exp by one of three paths (see ``PointCloud._weight_sums``):
+
+- fast: a shift that provably keeps every weight between e^-700 and overflow, from a bound on the
+  logits' spread (the triangle inequality around the points' centre). No pass over the logits
+  besides the exp. This covers most rows unless t is small (for the digits: t >= 0.01).
+- sparse, near t = 0: the posterior sits on a few atoms; only the weights within
+  e^-(SPARSE_TAIL + log N) of a row's largest are formed and summed, with scipy.sparse.
+- dense otherwise: log-sum-exp, shifting each row by its maximum.
+
+:meth:`PointCloud.posterior` and :meth:`PointCloud.posterior_sample` always use the dense path.
+Queries are processed in row blocks so that the (n, N) logit matrix never exceeds
 ``BLOCK_ELEMENTS`` entries.
 """
 
@@ -16,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from theory import _validate
 from theory.measures.base import _DEFAULT_PROCESS, Measure
@@ -38,6 +50,16 @@ SOFTMAX_ELEMENTS = 1 << 16
 # the largest weight to any sum, far below float64 rounding for any N that fits in memory.
 EXP_FLOOR = -700.0
 _EXP_FLOOR_VALUE = float(np.exp(EXP_FLOOR))
+_EPS = float(np.finfo(np.float64).eps)
+# Sparse path of the normalizer and first moment (rows where the shift-free path is not safe, mostly
+# near t = 0): weights below exp(-SPARSE_TAIL) / N of their row's largest are left out, so the
+# omitted mass is at most exp(-50) = 2e-22 of the normalizer, a million times below float64
+# rounding. The path is taken for a block when at most SPARSE_DENSITY of its weights are kept:
+# scipy's CSR product costs about 25 ns per kept weight for d = 64 against about 3 ns per weight
+# for the dense shift, exp and second product (measured on the 2-core machine), so 1/32 keeps the
+# sparse path the cheaper one with a margin.
+SPARSE_TAIL = 50.0
+SPARSE_DENSITY = 1.0 / 32.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,10 +72,25 @@ class PointCloud(Measure):
 
     points: np.ndarray
     weights: np.ndarray | None = None
-    _log_w: np.ndarray = field(init=False, repr=False)
     _half_sq_norms: np.ndarray = field(init=False, repr=False)
     _points_t1: np.ndarray = field(init=False, repr=False)  # [points^T; 1], shape (d + 1, N), C order
-    _atoms: np.ndarray = field(init=False, repr=False)  # [points, log w, |x_i|^2 / 2], shape (N, d + 2)
+    _points_1: np.ndarray = field(init=False, repr=False)  # [points, 1], shape (N, d + 1), C order
+    # [x_i - x_ref, log w_i - log w_ref, (|x_i|^2 - |x_ref|^2) / 2, 1], shape (N, d + 3): see _logits
+    _atoms: np.ndarray = field(init=False, repr=False)
+    # max_i of |x_i - x_ref|, |(|x_i|^2 - |x_ref|^2)| / 2 and |log w_i - log w_ref|: rounding bounds
+    _ref_reach: float = field(init=False, repr=False)
+    _half_sq_reach: float = field(init=False, repr=False)
+    _log_w_reach: float = field(init=False, repr=False)
+    _ref_point: np.ndarray = field(init=False, repr=False)  # x_ref, the atom nearest the centre
+    _log_w_ref: float = field(init=False, repr=False)
+    _center_from_ref: np.ndarray = field(init=False, repr=False)  # mean of the points - x_ref
+    _center_from_ref_sq: float = field(init=False, repr=False)
+    _ref_norm: float = field(init=False, repr=False)  # |x_ref|
+    _radius: float = field(init=False, repr=False)  # max_i |x_i - centre|
+    _log_w_max: float = field(init=False, repr=False)
+    _log_w_min: float = field(init=False, repr=False)
+    # Largest logit_i - logit_ref for which N max(1, |x|_inf) exp(logit_i - logit_ref) <= e^700.
+    _headroom: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.points)
@@ -67,12 +104,36 @@ class PointCloud(Measure):
         w.setflags(write=False)
         object.__setattr__(self, "points", pts)
         object.__setattr__(self, "weights", w)
-        object.__setattr__(self, "_log_w", np.log(w))
-        object.__setattr__(self, "_half_sq_norms", 0.5 * np.einsum("ij,ij->i", pts, pts))
+        log_w = np.log(w)
+        half_sq_norms = 0.5 * np.einsum("ij,ij->i", pts, pts)
+        center = pts.mean(axis=0)
+        from_center = np.linalg.norm(pts - center, axis=1)
+        ref = int(np.argmin(from_center))
+        shifted = pts - pts[ref]
+        # (|x_i|^2 - |x_ref|^2) / 2 as (x_i - x_ref).(x_i + x_ref) / 2: no cancellation of large norms
+        half_sq_diff = 0.5 * np.einsum("ij,ij->i", shifted, pts + pts[ref])
         points_t1 = np.ones((pts.shape[1] + 1, pts.shape[0]))
         points_t1[:-1] = pts.T
-        object.__setattr__(self, "_points_t1", points_t1)
-        object.__setattr__(self, "_atoms", np.column_stack([pts, np.log(w), self._half_sq_norms]))
+        derived = {
+            "_half_sq_norms": half_sq_norms,
+            "_points_t1": points_t1,
+            "_points_1": np.ascontiguousarray(points_t1.T),
+            "_atoms": np.column_stack([shifted, log_w - log_w[ref], half_sq_diff, np.ones(len(pts))]),
+            "_ref_reach": float(np.linalg.norm(shifted, axis=1).max()),
+            "_half_sq_reach": float(np.abs(half_sq_diff).max()),
+            "_log_w_reach": float(np.abs(log_w - log_w[ref]).max()),
+            "_ref_point": pts[ref].copy(),
+            "_log_w_ref": float(log_w[ref]),
+            "_center_from_ref": center - pts[ref],
+            "_center_from_ref_sq": float(np.sum((center - pts[ref]) ** 2)),
+            "_ref_norm": float(np.linalg.norm(pts[ref])),
+            "_radius": float(from_center.max()),
+            "_log_w_max": float(log_w.max()),
+            "_log_w_min": float(log_w.min()),
+            "_headroom": 700.0 - float(np.log(pts.shape[0])) - float(np.log(max(1.0, np.abs(pts).max()))),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @property
     def k(self) -> int:
@@ -87,8 +148,12 @@ class PointCloud(Measure):
         """Number of support points N."""
         return int(self.points.shape[0])
 
-    def _rows_per_block(self) -> int:
-        return max(1, BLOCK_ELEMENTS // self.size)
+    def _rows_per_block(self, n: int) -> int:
+        """Rows per block for n queries: at most BLOCK_ELEMENTS / N, and equal blocks (a short last
+        block runs the products less efficiently: about 4% of W2's score)."""
+        largest = max(1, BLOCK_ELEMENTS // self.size)
+        blocks = max(1, -(-n // largest))
+        return max(1, -(-n // blocks))
 
     # -- support geometry ---------------------------------------------------------------
     def nearest(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +169,7 @@ class PointCloud(Measure):
     def _nearest(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = x.shape[0]
         index = np.empty(n, dtype=np.intp)
-        step = self._rows_per_block()
+        step = self._rows_per_block(n)
         for start in range(0, n, step):
             block = x[start:start + step]
             # argmin_i |x - x_i|^2 = argmin_i (|x_i|^2 / 2 - x.x_i)
@@ -133,62 +198,181 @@ class PointCloud(Measure):
         return mean, (centered * self.weights[:, None]).T @ centered
 
     # -- diffused quantities --------------------------------------------------------------
-    def _posterior_blocks(self, x: np.ndarray, alpha: float, var: float, *, exact_zeros: bool = False):
-        """Yield (rows, weights, top) over row blocks of x: unnormalized posterior weights.
-
-        weights[j, i] = exp(max(logit_i(x_j) - top_j, EXP_FLOOR)), logit_i(x) = log w_i + (alpha
-        x.x_i - alpha^2 |x_i|^2 / 2) / var (the exact logit plus |x|^2 / (2 var), constant in i),
-        top_j = max_i logit_i(x_j). The logits are one matrix product [alpha/var x, 1, -alpha^2/var]
-        @ [x_i, log w_i, |x_i|^2 / 2]^T: the right factor is fixed at construction, so a call does no
-        O(N d) work besides the products. The max, shift and exp then run over sub-blocks small
-        enough to stay in cache. ``weights`` is a reused buffer. ``exact_zeros``: report the weights
-        clamped at EXP_FLOOR (they stand for weights that underflow) as 0, for callers that expose
-        probabilities or draw from them.
-        """
+    def _queries(self, x: np.ndarray, alpha: float, var: float, shift: np.ndarray | None = None) -> np.ndarray:
+        """[alpha/var x, 1, -alpha^2/var, -shift], shape (n, d + 3): the query side of the logit
+        product (see :meth:`_logits`); ``shift`` defaults to 0."""
         n, d = x.shape
-        step = self._rows_per_block()
+        query = np.empty((n, d + 3))
+        np.multiply(x, alpha / var, out=query[:, :d])
+        query[:, d] = 1.0
+        query[:, d + 1] = -alpha * alpha / var
+        if shift is None:
+            query[:, d + 2] = 0.0
+        else:
+            np.negative(shift, out=query[:, d + 2])
+        return query
+
+    def _posterior_blocks(self, x: np.ndarray, alpha: float, var: float, *, exact_zeros: bool = False):
+        """Yield (rows, weights) over row blocks of x: unnormalized posterior weights, shape (m, N).
+
+        weights[j, i] = exp(max(z_ji - max_i z_ji, EXP_FLOOR)) with z_ji = logit_i(x_j) - logit_ref(x_j)
+        (see :meth:`_logits`). The max, shift and exp run over sub-blocks small enough to stay in
+        cache. ``weights`` is a reused buffer. ``exact_zeros``: report the weights clamped at EXP_FLOOR
+        (they stand for weights that underflow) as 0, for callers that expose probabilities or draw
+        from them.
+        """
+        n = x.shape[0]
+        step = self._rows_per_block(n)
         sub = max(1, SOFTMAX_ELEMENTS // self.size)
         buffer = np.empty((min(step, n), self.size))
-        augmented = np.empty((min(step, n), d + 2))
-        augmented[:, d] = 1.0
-        augmented[:, d + 1] = -alpha * alpha / var
-        top = np.empty(n)
         for start in range(0, n, step):
             rows = slice(start, min(start + step, n))
-            m = rows.stop - rows.start
-            np.multiply(x[rows], alpha / var, out=augmented[:m, :d])
-            weights = buffer[:m]
-            np.matmul(augmented[:m], self._atoms.T, out=weights)
-            for lo in range(0, m, sub):
-                part = weights[lo:lo + sub]
-                part_top = part.max(axis=1, keepdims=True)
-                top[start + lo:start + lo + part.shape[0]] = part_top[:, 0]
-                part -= part_top
-                # A read-only min is cheaper than an unconditional clamp where nothing underflows.
-                if part.min() < EXP_FLOOR:
-                    np.maximum(part, EXP_FLOOR, out=part)
-                np.exp(part, out=part)
+            weights = self._logits(x[rows], alpha, var, out=buffer[:rows.stop - rows.start])
+            self._dense_softmax(weights, sub)
             if exact_zeros:
                 weights[weights <= _EXP_FLOOR_VALUE] = 0.0
-            yield rows, weights, top[rows]
+            yield rows, weights
+
+    def _logits(self, x: np.ndarray, alpha: float, var: float, *, out: np.ndarray,
+                shift: np.ndarray | None = None) -> np.ndarray:
+        """z[j, i] = logit_i(x_j) - logit_ref(x_j) - shift_j, shape (m, N), written to ``out``.
+
+        logit_i(x) = log w_i - |x - alpha x_i|^2 / (2 var); ref is the atom nearest the centre. The
+        difference is linear in the atom: one matrix product [alpha/var x, 1, -alpha^2/var, -shift] @
+        [x_i - x_ref, log w_i - log w_ref, (|x_i|^2 - |x_ref|^2) / 2, 1]^T, whose right factor is fixed
+        at construction, so a call does no O(N d) work besides the products. Centring on x_ref also
+        keeps the terms of the products small. Without a shift, z[j, ref] = 0 exactly.
+        """
+        return np.matmul(self._queries(x, alpha, var, shift), self._atoms.T, out=out)
+
+    @staticmethod
+    def _dense_softmax(z: np.ndarray, sub: int, top: np.ndarray | None = None) -> None:
+        """In place: z[j] <- exp(max(z[j] - top_j, EXP_FLOOR)) with top_j = max z[j] (computed here
+        unless given), over sub-blocks of ``sub`` rows so each pass reads from cache."""
+        for lo in range(0, z.shape[0], sub):
+            part = z[lo:lo + sub]
+            if top is None:
+                part -= part.max(axis=1, keepdims=True)
+            else:
+                part -= top[lo:lo + sub, None]
+            # A read-only min is cheaper than an unconditional clamp where nothing underflows.
+            if part.min() < EXP_FLOOR:
+                np.maximum(part, EXP_FLOOR, out=part)
+            np.exp(part, out=part)
+
+    def _fast_shift(self, x: np.ndarray, alpha: float, var: float):
+        """Which rows may take the fast path, and their shift: (log_scale (n,), shift (n,), fast (n,)).
+
+        With c the centre and R = max_i |x_i - c|, the triangle inequality gives D - alpha R <=
+        |x - alpha x_i| <= D + alpha R (D = |x - alpha c|), hence lo <= logit_i(x) <= hi for every atom.
+        A row is fast when some shift s puts every z_i = logit_i - logit_ref - s in [EXP_FLOOR,
+        self._headroom]: then no exp(z) is subnormal (NumPy's slow path) or lost, and no exp(z) or
+        weighted sum overflows, so no max pass is needed. Both ends keep a slack for the rounding of
+        these bounds and of the logit product. log_scale = logit_ref + s.
+        """
+        diff = x - alpha * self._ref_point
+        ref_sq = np.einsum("ij,ij->i", diff, diff)
+        ref_logit = self._log_w_ref - ref_sq / (2.0 * var)
+        # D^2 = |diff - alpha v|^2 with v = centre - x_ref, expanded: one product with v instead of a
+        # second (n, d) pass; its rounding, <= 4 eps (|diff| + alpha |v|)^2, is in the slack below.
+        ref_dist = np.sqrt(ref_sq)
+        dist = np.sqrt(np.maximum(ref_sq - 2.0 * alpha * (diff @ self._center_from_ref)
+                                  + alpha * alpha * self._center_from_ref_sq, 0.0))
+        reach = alpha * self._radius
+        hi = self._log_w_max - np.maximum(dist - reach, 0.0) ** 2 / (2.0 * var)
+        lo = self._log_w_min - (dist + reach) ** 2 / (2.0 * var)
+        low_shift = hi - ref_logit - self._headroom  # smallest shift without overflow
+        high_shift = lo - ref_logit - EXP_FLOOR  # largest shift without subnormal weights
+        # Rounding: the bounds are sums of terms of size |hi|, |lo|, |ref_logit| and D^2 / var; the
+        # logit product's (d + 3)-term dot products have terms of size at most alpha/var |x| |x_i -
+        # x_ref| (|x| <= |diff| + alpha |x_ref|), alpha^2/var max |(|x_i|^2 - |x_ref|^2)| / 2 and
+        # max |log w_i - log w_ref|, plus the shift.
+        center_reach = alpha * np.sqrt(self._center_from_ref_sq)
+        xnorm = ref_dist + alpha * self._ref_norm
+        slack = (8.0 * _EPS * (np.abs(hi) + np.abs(lo) + 2.0 * np.abs(ref_logit)
+                               + (ref_dist + center_reach + reach) ** 2 / var)
+                 + 2.0 * (self.d + 3) * _EPS * (alpha / var * xnorm * self._ref_reach
+                                                + alpha * alpha / var * self._half_sq_reach
+                                                + self._log_w_reach + np.abs(low_shift) + np.abs(high_shift))
+                 + 1.0)
+        low_shift += slack
+        high_shift -= slack
+        with np.errstate(invalid="ignore"):  # inf - inf for queries too far out: not fast
+            fast = low_shift <= high_shift
+        shift = np.where(fast, np.minimum(np.maximum(0.0, low_shift), high_shift), 0.0)
+        return ref_logit + shift, shift, fast
+
+    def _weight_sums(self, x: np.ndarray, alpha: float, var: float, *, first_moment: bool):
+        """Posterior normalizer and (optionally) first moment, up to a known per-row scale.
+
+        Returns (log_scale (n,), sums): sums[j, :d] = sum_i u_ji x_i and sums[j, d] = sum_i u_ji
+        (shape (n, d + 1)) if ``first_moment``, else only the normalizer (shape (n,)), where
+        u_ji = exp(logit_i(x_j) - log_scale_j). Each row takes one of three paths:
+
+        - fast (the bounds of :meth:`_fast_shift` hold): u = exp(z) with a shift known before the
+          product, so no max pass. Costs the two products and one exp.
+        - sparse (the others, per block, when at most SPARSE_DENSITY of the weights lie within
+          SPARSE_TAIL + log N of their row's largest): only those weights are formed and summed
+          (scipy.sparse); the dropped ones add up to at most exp(-SPARSE_TAIL) of the largest.
+        - dense: the shifted, clamped softmax of :meth:`_dense_softmax`.
+        """
+        n, d = x.shape
+        log_scale, shift, fast = self._fast_shift(x, alpha, var)
+        sums = np.empty((n, d + 1)) if first_moment else np.empty(n)
+        step = self._rows_per_block(n)
+        buffer = np.empty((min(step, n), self.size))
+        moment_t = np.empty((d + 1, min(step, n))) if first_moment else None
+        for group, is_fast in _row_groups(fast):
+            xg = x[group]
+            for start in range(0, xg.shape[0], step):
+                block = slice(start, min(start + step, xg.shape[0]))
+                m = block.stop - block.start
+                out_rows = _compose(group, block)
+                if is_fast:
+                    z = self._logits(xg[block], alpha, var, out=buffer[:m], shift=shift[out_rows])
+                    np.exp(z, out=z)
+                else:
+                    z = self._logits(xg[block], alpha, var, out=buffer[:m])
+                    top = z.max(axis=1)
+                    log_scale[out_rows] += top
+                    if self._sparse_sums(z, top, sums, out_rows, first_moment):
+                        continue
+                    self._dense_softmax(z, max(1, SOFTMAX_ELEMENTS // self.size), top)
+                if first_moment:
+                    # [points^T; 1] @ u^T: the weighted sums and, in its last row, the normalizer. This
+                    # layout ((d + 1) x m) runs about 1.5x faster in OpenBLAS than u @ points for N >> d.
+                    np.matmul(self._points_t1, z.T, out=moment_t[:, :m])
+                    sums[out_rows] = moment_t[:, :m].T
+                else:
+                    sums[out_rows] = z.sum(axis=1)
+        return log_scale, sums
+
+    def _sparse_sums(self, z, top, sums, out_rows, first_moment: bool) -> bool:
+        """The sparse path of :meth:`_weight_sums` for one block of logits z (rows shifted by ``top``
+        afterwards); returns False, touching nothing, if the block is too dense for it."""
+        m, size = z.shape
+        cut = top - (SPARSE_TAIL + np.log(size))
+        keep = np.flatnonzero(z > cut[:, None])
+        if keep.size > SPARSE_DENSITY * z.size:
+            return False
+        row, col = np.divmod(keep, size)
+        u = np.exp(z.ravel()[keep] - top[row])
+        if first_moment:
+            indptr = np.zeros(m + 1, dtype=np.intp)
+            np.cumsum(np.bincount(row, minlength=m), out=indptr[1:])
+            sums[out_rows] = sparse.csr_array((u, col, indptr), shape=(m, size)) @ self._points_1
+        else:
+            sums[out_rows] = np.bincount(row, weights=u, minlength=m)
+        return True
 
     def _log_density(self, x, alpha, var):
-        result = np.empty(x.shape[0])
-        for rows, weights, top in self._posterior_blocks(x, alpha, var):
-            result[rows] = top + np.log(weights.sum(axis=1))
-        sq_norm = np.einsum("ij,ij->i", x, x)
-        return result - sq_norm / (2.0 * var) - 0.5 * self.d * np.log(2.0 * np.pi * var)
+        log_scale, total = self._weight_sums(x, alpha, var, first_moment=False)
+        return log_scale + np.log(total) - 0.5 * self.d * np.log(2.0 * np.pi * var)
 
     def _denoise(self, x, alpha, var):
         d = self.d
-        # [points^T; 1] @ weights^T gives the weighted sums and, in its last row, the normalizer:
-        # one product instead of a product and a sum. This layout (a (d + 1) x n result) runs about
-        # 1.5x faster in OpenBLAS than weights @ points for N >> d (measured on W2).
-        sums = np.empty((d + 1, x.shape[0]))
-        for rows, weights, _ in self._posterior_blocks(x, alpha, var):
-            np.matmul(self._points_t1, weights.T, out=sums[:, rows])
-        sums[:d] /= sums[d]
-        return np.ascontiguousarray(sums[:d].T)
+        _, sums = self._weight_sums(x, alpha, var, first_moment=True)
+        return sums[:, :d] / sums[:, d:]
 
     def posterior(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
         """Posterior probabilities P(X_0 = x_i | X_t = x), shape (n, N) (SPEC C1, C3).
@@ -198,7 +382,7 @@ class PointCloud(Measure):
         alpha, var = self._kernel(t, process)
         x = _validate.points(x, self.d)
         out = np.empty((x.shape[0], self.size))
-        for rows, weights, _ in self._posterior_blocks(x, alpha, var, exact_zeros=True):
+        for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
             out[rows] = weights / weights.sum(axis=1, keepdims=True)
         return out
 
@@ -214,10 +398,24 @@ class PointCloud(Measure):
         x = _validate.points(x, self.d)
         rng = _validate.generator(rng)
         index = np.empty(x.shape[0], dtype=np.intp)
-        for rows, weights, _ in self._posterior_blocks(x, alpha, var, exact_zeros=True):
+        for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
             cdf = np.cumsum(weights, axis=1, out=weights)
             u = rng.random(cdf.shape[0]) * cdf[:, -1]
             # first i with cdf_i > u; u < cdf[-1] unless u rounds up to it, hence the cap.
             index[rows] = np.minimum(np.count_nonzero(cdf <= u[:, None], axis=1), self.size - 1)
         return index
 
+
+def _row_groups(fast: np.ndarray):
+    """Yield (rows, is_fast) for the fast and the other rows of a boolean mask: slice(None) when all
+    rows agree (no gather), else index arrays."""
+    if fast.all() or not fast.any():
+        yield slice(None), bool(fast.all())
+        return
+    yield np.flatnonzero(fast), True
+    yield np.flatnonzero(~fast), False
+
+
+def _compose(group, block: slice):
+    """Rows of the full query array addressed by ``block`` within ``group`` (see _row_groups)."""
+    return block if isinstance(group, slice) else group[block]
