@@ -33,12 +33,14 @@ from theory import _validate
 from theory.measures.base import _DEFAULT_PROCESS, Measure
 from theory.processes import ForwardProcess
 
-# Largest (rows x points) logit block held in memory at once: 2^20 float64 = 8 MiB, which stays in
-# the 32 MiB L3 cache between the logit product, the softmax passes and the second product. Measured
-# on a prototype of this kernel on W2 (2000 x 1797, quiet machine, ratio to one x @ points.T): one
-# 2^22 block 3.1, 500-row blocks (2^19.8) 2.95; the bound also keeps 10^5 queries against 10^4
-# points from allocating 8 GB.
-BLOCK_ELEMENTS = 1 << 20
+# Largest (rows x points) logit block held in memory at once: 2^22 float64 = 32 MiB. Each block
+# costs two multithreaded OpenBLAS calls, and each call waits for OpenBLAS's second thread; on the
+# shared 2-core machine that wait alternates between phases where it is negligible and phases where
+# it dominates. Measured on W2 (2000 x 1797, ratio of PointCloud.score to one x @ points.T at t =
+# 0.05, alternating the block sizes for 2.5 minutes): 2^20 (4 blocks) 2.93 in the good phase and
+# 3.5 in the bad one; 2^22 (one block) 2.85 and 2.95. The bound still keeps 10^5 queries against
+# 10^5 points from allocating 80 GB.
+BLOCK_ELEMENTS = 1 << 22
 # The softmax passes (max, shift, exp) run over sub-blocks of about 2^16 entries (512 KiB) so the
 # exp reads what the shift just wrote from the 2 MiB L2 cache instead of from memory.
 SOFTMAX_ELEMENTS = 1 << 16
