@@ -44,16 +44,17 @@ BLOCK_ELEMENTS = 1 << 22
 # The softmax passes (max, shift, exp) run over sub-blocks of about 2^16 entries (512 KiB) so the
 # exp reads what the shift just wrote from the 2 MiB L2 cache instead of from memory.
 SOFTMAX_ELEMENTS = 1 << 16
-# Shifted logits are clamped from below at EXP_FLOOR before the exp. NumPy's SIMD exp takes a slow
-# path for results that underflow: measured 5.6 ns per entry for results that round to 0 and 40 ns
-# for subnormal results, against 1.0 ns for normal ones. Near t = 0 almost every logit underflows
-# (98% for the digits at t = 1e-3), where the clamp took PointCloud.score from 6.9 x one matrix
-# product to 3.6 x. exp(-700) = 9.9e-305 is a normal number; it adds at most N * 1e-304 of
-# the largest weight to any sum, far below float64 rounding for any N that fits in memory.
+# Shifted logits are clamped from below at EXP_FLOOR before the exp (dense path), and the fast path
+# keeps every logit above it. NumPy's SIMD exp takes a slow path for results that underflow:
+# measured 5.6 ns per entry for results that round to 0 and 40 ns for subnormal results, against
+# 1.0 ns for normal ones. Near t = 0 almost every logit underflows (98% for the digits at t = 1e-3),
+# where the clamp took the dense path from 6.9 x one matrix product to 3.6 x. exp(-700) = 9.9e-305
+# is a normal number; it adds at most N * 1e-304 of the largest weight to any sum, far below float64
+# rounding for any N that fits in memory.
 EXP_FLOOR = -700.0
 _EXP_FLOOR_VALUE = float(np.exp(EXP_FLOOR))
 _EPS = float(np.finfo(np.float64).eps)
-# Sparse path of the normalizer and first moment (rows where the shift-free path is not safe, mostly
+# Sparse path of the normalizer and first moment (rows where the fast path is not safe, mostly
 # near t = 0): weights below exp(-SPARSE_TAIL) / N of their row's largest are left out, so the
 # omitted mass is at most exp(-50) = 2e-22 of the normalizer, a million times below float64
 # rounding. The path is taken for a block when at most SPARSE_DENSITY of its weights are kept:
