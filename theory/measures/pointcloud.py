@@ -33,14 +33,16 @@ from theory import _validate
 from theory.measures.base import _DEFAULT_PROCESS, Measure
 from theory.processes import ForwardProcess
 
-# Largest (rows x points) logit block held in memory at once: 2^22 float64 = 32 MiB. Each block
-# costs two multithreaded OpenBLAS calls, and each call waits for OpenBLAS's second thread; on the
+# Largest (rows x points) logit block held in memory at once: 2^22 - 2^16 float64 = 31.5 MiB. Each
+# block costs two multithreaded OpenBLAS calls, and each call waits for OpenBLAS's second thread; on the
 # shared 2-core machine that wait alternates between phases where it is negligible and phases where
 # it dominates. Measured on W2 (2000 x 1797, ratio of PointCloud.score to one x @ points.T at t =
 # 0.05, alternating the block sizes for 2.5 minutes): 2^20 (4 blocks) 2.93 in the good phase and
-# 3.5 in the bad one; 2^22 (one block) 2.85 and 2.95. The bound still keeps 10^5 queries against
-# 10^5 points from allocating 80 GB.
-BLOCK_ELEMENTS = 1 << 22
+# 3.5 in the bad one; 2^22 (one block) 2.85 and 2.95. It stays just below 32 MiB because glibc
+# serves larger allocations by mmap on every call (its adaptive threshold stops at 32 MiB): a
+# 2^22-entry block of 4668 digits queries took 600-1800 page faults per call, 31.5 MiB 50-150.
+# The bound still keeps 10^5 queries against 10^5 points from allocating 80 GB.
+BLOCK_ELEMENTS = (1 << 22) - (1 << 16)
 # The softmax passes (max, shift, exp) run over sub-blocks of about 2^16 entries (512 KiB) so the
 # exp reads what the shift just wrote from the 2 MiB L2 cache instead of from memory.
 SOFTMAX_ELEMENTS = 1 << 16
