@@ -291,7 +291,7 @@ class PointCloud(Measure):
         # Rounding: the bounds are sums of terms of size |hi|, |lo|, |ref_logit| and D^2 / var; the
         # logit product's (d + 3)-term dot products have terms of size at most alpha/var |x| |x_i -
         # x_ref| (|x| <= |diff| + alpha |x_ref|), alpha^2/var max |(|x_i|^2 - |x_ref|^2)| / 2 and
-        # max |log w_i - log w_ref|, plus the shift.
+        # max |log w_i - log w_ref|, plus the shift. The final 1.0 is a margin of one nat on top.
         center_reach = alpha * np.sqrt(self._center_from_ref_sq)
         xnorm = ref_dist + alpha * self._ref_norm
         slack = (8.0 * _EPS * (np.abs(hi) + np.abs(lo) + 2.0 * np.abs(ref_logit)
@@ -353,8 +353,10 @@ class PointCloud(Measure):
         return log_scale, sums
 
     def _sparse_sums(self, z, top, sums, out_rows, first_moment: bool) -> bool:
-        """The sparse path of :meth:`_weight_sums` for one block of logits z (rows shifted by ``top``
-        afterwards); returns False, touching nothing, if the block is too dense for it."""
+        """The sparse path of :meth:`_weight_sums` for one block: z are the block's logits as
+        :meth:`_logits` returns them, ``top`` their row maxima; the weights are exp(z - top). Writes
+        the block's rows of ``sums`` and returns True, or returns False without writing anything if
+        more than SPARSE_DENSITY of the weights would be kept."""
         m, size = z.shape
         cut = top - (SPARSE_TAIL + np.log(size))
         keep = np.flatnonzero(z > cut[:, None])
