@@ -681,11 +681,12 @@ def test_point_cloud_posterior_where_almost_every_weight_underflows():
 # The sparse path's documented contract: the weights it omits add up to at most e^-50 of the largest.
 SPARSE_OMITTED = np.exp(-50.0)
 def _force_path(patch: pytest.MonkeyPatch, cloud: PointCloud, path: str) -> None:
-    """"fast": leave the kernel alone (the fast path where its bounds hold); "sparse" or "dense": no
-    row takes the fast path and every block takes the named one."""
+    """"sparse" or "dense": no row takes the fast path and every block takes the named one. Any
+    other value ("natural", or "fast" where the caller has checked the bounds hold) leaves the
+    kernel's own choice alone."""
     from theory.measures import pointcloud
 
-    if path == "fast":
+    if path not in ("sparse", "dense"):
         return
     fast_shift = pointcloud.PointCloud._fast_shift
 
@@ -762,8 +763,11 @@ def _cloud_reference(cloud: PointCloud, t: float, x: np.ndarray) -> tuple[np.nda
 @settings(max_examples=30)
 @given(sts.point_clouds(max_points=12), st.data())
 def test_point_cloud_paths_agree(cloud, data):
-    """The fast, sparse and dense paths all give the log-density and the denoiser of a 50-digit
-    mpmath evaluation, to the rounding of the kernel's logits plus the sparse path's omitted mass.
+    """The kernel's own choice of path per row ("natural": fast where its bounds hold, which was
+    535 of 600 rows in a 200-example probe of these strategies), and the
+    sparse and dense paths forced on every row, all give the log-density and the denoiser of a
+    50-digit mpmath evaluation, to the rounding of the kernel's logits plus the sparse path's
+    omitted mass.
 
     Error model: the kernel's logits are (d + 3)-term dot products of size at most
     S = (2 alpha |x| R + alpha^2 R^2) / sigma^2 + max |log w_i - log w_j| + 700 (R the support radius,
@@ -774,7 +778,7 @@ def test_point_cloud_paths_agree(cloud, data):
     """
     x, _ = data.draw(sts.query_points(cloud, 0.3))
     t = data.draw(st.sampled_from([1e-4, 1e-2, 0.3, 3.0]))
-    path = data.draw(st.sampled_from(["fast", "sparse", "dense"]))
+    path = data.draw(st.sampled_from(["natural", "sparse", "dense"]))
     alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
     log_p, denoised = _cloud_reference(cloud, t, x)
     with pytest.MonkeyPatch.context() as patch:
