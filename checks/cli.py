@@ -1,63 +1,136 @@
 """`python -m checks` / `sgm-checks`: run the claim checks and write the report (the main job).
 
-Exit status: 0 when every claim is confirmed, 1 when the report was written but some claim is
-not confirmed, 2 for a bad option (nothing written).
-
-Options: --budget fast|full, --seed N, --only C3,C6, --out DIR, --json, --workers N,
---scheduler ADDRESS, --benchmarks. With --workers > 1 or --scheduler the checks run as Dask
-tasks (a local process cluster, or an existing dask.distributed cluster); otherwise in this
-process. The report is written to a temporary folder beside --out and moved into place only when
-every check has finished, so a failed run leaves no partial report. Progress bars (tqdm) show on
-a terminal and stay silent otherwise.
+Everything that can be refused is refused before any check runs: bad options, missing optional
+dependencies, an output path that is a file, a non-empty folder without our manifest, a folder
+that cannot be written, an unreachable Dask scheduler or one without workers. The report is
+written into a staging folder and moved into place only when every check has finished; the tool
+removes only files it wrote itself (see :mod:`checks.output`). A partial run (``--only``) replaces
+its claims' pages and the summary and keeps the other claims' pages.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.util
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
+import traceback
 from pathlib import Path
 
+from checks.output import OutputError, ReportFolder
 from checks.registry import MODULES, run_check
 
-# How long to wait for an existing Dask scheduler before giving up with a clear message.
+# How long to wait for an existing Dask scheduler to answer before giving up with a clear message.
 SCHEDULER_TIMEOUT_SECONDS = 10
+# Default wait for the first worker of an existing Dask scheduler (--worker-timeout): long enough
+# for workers started together with the scheduler to register, short enough not to look hung.
+WORKER_TIMEOUT_SECONDS = 60.0
+
+EXIT_OK = 0  # every claim confirmed (and, with --benchmarks, every benchmark row within its bound)
+EXIT_NOT_CONFIRMED = 1  # report written; some claim is refuted or inconclusive
+EXIT_USAGE = 2  # refused before any work: bad option, missing dependency, unusable --out or scheduler
+EXIT_BENCHMARK = 3  # report written; every claim confirmed, but a benchmark row missed its bound
+EXIT_CRASH = 4  # a check or the writer raised an error (traceback on stderr); nothing written
+EXIT_INTERRUPTED = 130  # SIGINT: nothing written, the previous report left as it was
+
+EPILOG = f"""\
+exit status:
+  {EXIT_OK}    every claim confirmed (and, with --benchmarks, every benchmark within its bound)
+  {EXIT_NOT_CONFIRMED}    report written; some claim was refuted or is inconclusive
+  {EXIT_USAGE}    refused before any check ran: bad option, missing optional dependency, unusable
+       --out (an existing file, a non-empty folder without a report manifest, a changed report
+       file, no write permission), unreachable scheduler or no worker within --worker-timeout
+  {EXIT_BENCHMARK}    report written, every claim confirmed, but a benchmark row missed its bound
+  {EXIT_CRASH}    a check or the report writer raised an error (traceback above); nothing written
+  {EXIT_INTERRUPTED}  interrupted (SIGINT); the previous report is left unchanged
+
+The tool never removes or overwrites a file it did not write: a report folder carries
+manifest.json, the list of the files the report command wrote there.
+"""
 
 
 class UsageError(Exception):
-    """A bad option: reported in one line, exit code 2, nothing written."""
+    """A bad option or an unusable environment: one line on stderr, exit status 2, nothing written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: same status, same one-line form
+        raise UsageError(message)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m checks", description=__doc__.split("\n")[0],
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", default="fast", choices=("fast", "full"),
                         help="fast: the CI profile (minutes); full: the complete study")
-    parser.add_argument("--seed", type=int, default=0, help="root seed of every check (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="root seed of every check, an integer >= 0 (default 0)")
     parser.add_argument("--only", default=None, help="comma-separated claim ids, e.g. C3,C6 (default: all)")
     parser.add_argument("--out", default="reports", help="report folder (default: reports)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (Dask) (default 1)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
-    parser.add_argument("--benchmarks", action="store_true", help="add the simulator benchmark ratios section")
+    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_SECONDS,
+                        help=f"seconds to wait for a worker of --scheduler (default {WORKER_TIMEOUT_SECONDS:g})")
+    parser.add_argument("--benchmarks", action="store_true", help="add the simulator benchmark section")
     args = parser.parse_args(argv)
+    if args.seed < 0:
+        raise UsageError(f"--seed must be an integer >= 0, got {args.seed}")
     if args.only is None:
         args.claims = list(MODULES)
     else:
-        args.claims = [c.strip().upper() for c in args.only.split(",") if c.strip()]
-        unknown = [c for c in args.claims if c not in MODULES]
-        if unknown or not args.claims:
+        requested = [c.strip().upper() for c in args.only.split(",") if c.strip()]
+        unknown = [c for c in requested if c not in MODULES]
+        if unknown or not requested:
             raise UsageError(f"--only: unknown claim id(s) {', '.join(unknown) or '(none given)'}; "
                              f"known: {', '.join(MODULES)}")
+        args.claims = list(dict.fromkeys(requested))  # case-insensitive duplicates run once, in order
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if not args.worker_timeout > 0:
+        raise UsageError(f"--worker-timeout must be > 0 seconds, got {args.worker_timeout}")
     return args
 
+
+# -- optional dependencies ------------------------------------------------------------------------
+
+def _missing(modules: list[str]) -> list[str]:
+    """The names in ``modules`` that cannot be imported (not installed, or blocked in sys.modules)."""
+    missing = []
+    for name in modules:
+        try:
+            found = sys.modules.get(name, False) is not None and importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def install_hint() -> str:
+    """The one pip line that installs the report extra, for this installation."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file():  # a checkout (editable install or a bare clone)
+        return f"pip install -e '{root}[report]'"
+    return "pip install 'sgm-manifolds[report]'"
+
+
+def check_extras(args: argparse.Namespace) -> None:
+    """Refuse (before any work) when a module the run needs is not installed."""
+    needed = ["matplotlib", "tqdm", "sklearn"]  # plots, progress, the digits data of C3/C5/C7
+    if args.workers > 1 or args.scheduler:
+        needed.append("distributed")
+    missing = _missing(needed)
+    if missing:
+        raise UsageError(f"missing optional dependencies: {', '.join(missing)}; install them with: "
+                         f"{install_hint()}")
+
+
+# -- running the checks ---------------------------------------------------------------------------
 
 def _progress(total: int):
     from tqdm import tqdm
@@ -75,99 +148,137 @@ def _run_local(claims, seed, budget):
     return results
 
 
-def _client(args):
+def connect(args: argparse.Namespace):
+    """(client, cluster) for a Dask run, or (None, None). Refuses an unreachable scheduler, or one
+    with no worker within --worker-timeout, before any check is submitted."""
+    if not (args.scheduler or args.workers > 1):
+        return None, None
     from dask.distributed import Client, LocalCluster
 
     if args.scheduler:
         try:
-            return Client(args.scheduler, timeout=SCHEDULER_TIMEOUT_SECONDS), None
+            client = Client(args.scheduler, timeout=SCHEDULER_TIMEOUT_SECONDS)
         except (OSError, TimeoutError, ValueError) as exc:
             raise UsageError(f"--scheduler {args.scheduler}: cannot reach a Dask scheduler there ({exc})") from exc
+        try:
+            client.wait_for_workers(1, timeout=args.worker_timeout)
+        except (TimeoutError, OSError) as exc:
+            client.close()
+            raise UsageError(f"--scheduler {args.scheduler}: no worker joined within {args.worker_timeout:g} s "
+                             f"(start one with: dask worker {args.scheduler}; or raise --worker-timeout)") from exc
+        return client, None
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
 
 
-def _run_dask(args):
+def _run_dask(client, args):
     from dask.distributed import as_completed
 
-    client, cluster = _client(args)
+    futures = {client.submit(run_check, cid, args.seed, args.budget, key=f"check-{cid}-{args.seed}"): cid
+               for cid in args.claims}
+    results = {}
+    with _progress(len(futures)) as bar:
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update()
+    return results
+
+
+def _git(*args: str) -> str:
     try:
-        futures = {client.submit(run_check, cid, args.seed, args.budget, key=f"check-{cid}-{args.seed}"): cid
-                   for cid in args.claims}
-        results = {}
-        with _progress(len(futures)) as bar:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update()
-        return results
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).resolve().parent,
+                              timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
-def _provenance(args, wall: float) -> dict:
+def _commit() -> str:
+    """The short commit of the code that ran, "+modified" when theory/ or checks/ differ from it."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "none"
+    root = Path(__file__).resolve().parent.parent
+    changed = _git("status", "--porcelain", "--", str(root / "theory"), str(root / "checks"))
+    return commit + ("+modified" if changed else "")
+
+
+def _run_info(args, *, wall: float) -> dict:
     from checks.common import versions
 
     info = dict(versions())
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent, timeout=10, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    info.update({"seed": args.seed, "budget": args.budget, "git commit": commit or "none",
+    info.update({"seed": args.seed, "budget": args.budget, "claims run": ", ".join(args.claims),
                  "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
                  "execution": (f"dask scheduler {args.scheduler}" if args.scheduler else
                                f"{args.workers} local process(es)"),
-                 "wall time (s)": round(wall, 1)})
+                 "checks wall time (s)": round(wall, 1)})
     return info
-
-
-def _write_atomically(out: Path, write) -> None:
-    """Write into a fresh temporary folder beside ``out``, then swap it in; on error remove it."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        write(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            out.rename(old / out.name)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
+    client = cluster = folder = None
     try:
-        args = parse_args(argv)
-        results = _run_dask(args) if (args.scheduler or args.workers > 1) else _run_local(
-            args.claims, args.seed, args.budget)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    ordered = [results[cid] for cid in args.claims]
-    benchmarks = None
-    if args.benchmarks:
-        from checks.perf import simulator_ratios
+        try:
+            args = parse_args(argv)
+            check_extras(args)
+            folder = ReportFolder.prepare(args.out)
+            client, cluster = connect(args)
+        except (UsageError, OutputError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            if folder is not None:
+                folder.discard_created()
+            return EXIT_USAGE
+        try:
+            results = _run_dask(client, args) if client is not None else _run_local(args.claims, args.seed,
+                                                                                   args.budget)
+            ordered = [results[cid] for cid in args.claims]
+            benchmarks = None
+            if args.benchmarks:
+                from checks.perf import simulator_ratios
 
-        benchmarks = simulator_ratios()
-    provenance = _provenance(args, time.perf_counter() - started)
+                benchmarks = simulator_ratios()
+            wall = time.perf_counter() - started
+            date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            commit = _commit()
+            provenance = {r.claim: {"seed": r.seed, "budget": r.budget, "commit": commit, "date": date}
+                          for r in ordered}
+            from checks.report import write_report
 
-    from checks.report import write_report
-
-    _write_atomically(Path(args.out), lambda folder: write_report(
-        ordered, folder, budget=args.budget, seed=args.seed, provenance=provenance, benchmarks=benchmarks))
+            kept = folder.kept_claims(args.claims)
+            with folder.staging() as stage:
+                written = write_report(ordered, stage, provenance=provenance, kept=kept,
+                                       run_info=_run_info(args, wall=wall), benchmarks=benchmarks)
+                folder.install(stage, written.files, keep=[f for c in kept.values() for f in c["files"]],
+                               claims=written.claims)
+        except KeyboardInterrupt:
+            folder.discard_created()
+            print("interrupted: no report written; the previous report is unchanged", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception:
+            folder.discard_created()
+            traceback.print_exc()
+            print("error: a check or the report writer failed (traceback above): no report written; "
+                  "the previous report is unchanged", file=sys.stderr)
+            return EXIT_CRASH
+        except BaseException:
+            folder.discard_created()
+            raise
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     if args.json:
-        json.dump({"budget": args.budget, "seed": args.seed, "results": [r.to_dict() for r in ordered]},
-                  sys.stdout, indent=1, sort_keys=True)
-        sys.stdout.write("\n")
+        from checks.common import json_data
+
+        payload = json_data({"budget": args.budget, "seed": args.seed, "results": [r.to_dict() for r in ordered]})
+        sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n")
     failed = [r.claim for r in ordered if r.verdict.value != "confirmed"]
+    missed = [name for name, measured, bound in (benchmarks or []) if not measured <= bound]
     print(f"wrote {Path(args.out) / 'REPORT.md'}: {len(ordered) - len(failed)}/{len(ordered)} claims confirmed"
           + (f"; not confirmed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
-    return 1 if failed else 0
+    if missed:
+        print(f"benchmark rows over their bound ({len(missed)}): " + "; ".join(missed), file=sys.stderr)
+    if failed:
+        return EXIT_NOT_CONFIRMED
+    return EXIT_BENCHMARK if missed else EXIT_OK

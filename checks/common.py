@@ -13,6 +13,7 @@ confirmed and every control refuted; REFUTED when any case is refuted; INCONCLUS
 from __future__ import annotations
 
 import enum
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -87,7 +88,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (numpy scalars and arrays become Python numbers and lists)."""
-        return _plain({
+        return json_data({
             "claim": self.claim, "statement": self.statement, "source": self.source, "budget": self.budget,
             "seed": self.seed, "verdict": self.verdict.value, "versions": self.versions,
             "elapsed_seconds": round(self.elapsed, 3),
@@ -96,22 +97,58 @@ class CheckResult:
         })
 
 
-def _plain(value: Any) -> Any:
+# Suffix of the key that explains a non-finite number replaced by null (see json_data).
+NONFINITE_SUFFIX = "_nonfinite"
+
+
+def json_data(value: Any) -> Any:
+    """``value`` as strict JSON data: dicts, lists, str, int, finite float, bool, None.
+
+    NumPy scalars and arrays become Python numbers and lists, enums their values. JSON has no
+    NaN or infinity, so a non-finite float becomes ``null`` and the dict that holds it gains a key
+    ``<key>_nonfinite`` saying what it was: ``"inf"``, ``"-inf"`` or ``"nan"`` for a scalar, or a
+    map from positions (``"3"``, ``"1.0"`` for nested lists) to those words for a list. The result
+    always passes ``json.dumps(..., allow_nan=False)``.
+    """
+    data, notes = _json_walk(value)
+    if notes:  # a bare non-finite value or list at the top level: nothing to attach the note to
+        raise ValueError(f"cannot express {value!r} as strict JSON at the top level (non-finite: {notes})")
+    return data
+
+
+def _nonfinite_word(x: float) -> str:
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _json_walk(value: Any) -> tuple[Any, dict[str, str]]:
+    """(converted value, {position: word} of non-finite numbers not yet attached to a dict key)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            data, notes = _json_walk(item)
+            out[str(key)] = data
+            if notes:
+                out[f"{key}{NONFINITE_SUFFIX}"] = notes.get("", None) if set(notes) == {""} else notes
+        return out, {}
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        items, notes = [], {}
+        for i, item in enumerate(value):
+            data, inner = _json_walk(item)
+            items.append(data)
+            notes.update({(f"{i}.{pos}" if pos else str(i)): word for pos, word in inner.items()})
+        return items, notes
     if isinstance(value, enum.Enum):
-        return value.value
-    return value
+        return _json_walk(value.value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value), {}
+    if isinstance(value, (np.integer, int)):
+        return int(value), {}
+    if isinstance(value, (np.floating, float)):
+        x = float(value)
+        return (x, {}) if math.isfinite(x) else (None, {"": _nonfinite_word(x)})
+    return value, {}
 
 
 def overall(cases: Sequence[Case]) -> Verdict:

@@ -19,7 +19,9 @@ boundary (the predicted landing boundary in the parameter) and l2_region [lo, hi
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -246,29 +248,42 @@ def claim_page(result: CheckResult, figures: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def summary(results: Sequence[CheckResult], *, budget: str, seed: int, benchmarks: Sequence[tuple] | None,
-            provenance: Mapping[str, Any]) -> str:
-    lines = ["# sgm-manifolds: claim checks", "",
-             f"Budget `{budget}`, seed {seed}. Claims from SPEC section 3; each links to its page.", "",
-             "| claim | title | source | cases as predicted | controls refuted | verdict |",
-             "|---|---|---|---|---|---|"]
+def _counts(record: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(main cases confirmed, main cases, controls refuted, controls) of a claim record."""
+    main = [c for c in record["cases"] if not c["control"]]
+    controls = [c for c in record["cases"] if c["control"]]
+    return (sum(c["verdict"] == Verdict.CONFIRMED.value for c in main), len(main),
+            sum(c["verdict"] == Verdict.REFUTED.value for c in controls), len(controls))
+
+
+def _mark(verdict: str) -> str:
+    return VERDICT_MARK[Verdict(verdict)]
+
+
+def summary(records: Sequence[Mapping[str, Any]], *, benchmarks: Sequence[tuple] | None,
+            run_info: Mapping[str, Any]) -> str:
+    """REPORT.md from the claims' JSON records (this run's and those a partial run kept)."""
     from theory.claims import CLAIMS
 
-    for r in results:
-        main, controls = r.main_cases, r.controls
-        ok = sum(c.verdict is Verdict.CONFIRMED for c in main)
-        refuted = sum(c.verdict is Verdict.REFUTED for c in controls)
-        lines.append(f"| [{r.claim}]({r.claim}.md) | {CLAIMS[r.claim].title} | {r.source} | {ok}/{len(main)} "
-                     f"| {refuted}/{len(controls)} | **{VERDICT_MARK[r.verdict]}** |")
+    lines = ["# sgm-manifolds: claim checks", "",
+             "Each claim links to its page; its provenance (seed, budget, commit, date) is in its row.", "",
+             "| claim | title | cases as predicted | controls refuted | verdict | seed | budget | commit | date |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        ok, n_main, refuted, n_controls = _counts(r)
+        p = r.get("provenance", {})
+        lines.append(f"| [{r['claim']}]({r['claim']}.md) | {CLAIMS[r['claim']].title} | {ok}/{n_main} "
+                     f"| {refuted}/{n_controls} | **{_mark(r['verdict'])}** | {p.get('seed', '-')} "
+                     f"| {p.get('budget', '-')} | {p.get('commit', '-')} | {p.get('date', '-')} |")
     lines += ["", "## Predicted vs measured, case by case",
               "", f"Headline numbers only (at most {SUMMARY_ENTRIES} per cell); each claim's page has every recorded value.",
               "",
               "| claim | case | prediction | measured (uncertainty) | verdict |", "|---|---|---|---|---|"]
-    for r in results:
-        for c in r.cases:
-            name = ("control: " if c.control else "") + c.name
-            lines.append(f"| [{r.claim}]({r.claim}.md) | {name} | {_cell(c.prediction, compact=True)} "
-                         f"| {_cell(c.measurement, compact=True)} | {VERDICT_MARK[c.verdict]} |")
+    for r in records:
+        for c in r["cases"]:
+            name = ("control: " if c["control"] else "") + c["name"]
+            lines.append(f"| [{r['claim']}]({r['claim']}.md) | {name} | {_cell(c['prediction'], compact=True)} "
+                         f"| {_cell(c['measurement'], compact=True)} | {_mark(c['verdict'])} |")
     lines += ["", READING]
     if benchmarks:
         lines += ["## Simulator benchmarks (ratios measured in this run)", "",
@@ -276,22 +291,64 @@ def summary(results: Sequence[CheckResult], *, budget: str, seed: int, benchmark
         lines += [f"| {name} | {fmt(measured)} | {fmt(bound)} | {measured <= bound} |"
                   for name, measured, bound in benchmarks]
         lines.append("")
-    lines += ["## Provenance", ""]
-    lines += [f"- {key}: {fmt(value)}" for key, value in provenance.items()]
+    lines += ["## Provenance of this run", ""]
+    lines += [f"- {key}: {fmt(value)}" for key, value in run_info.items()]
     lines.append("")
     return "\n".join(lines)
 
 
-def write_report(results: Sequence[CheckResult], out_dir: Path, *, budget: str, seed: int,
-                 provenance: Mapping[str, Any], benchmarks: Sequence[tuple] | None = None) -> list[Path]:
-    """Write REPORT.md, one page per claim and the PNG plots into ``out_dir`` (which must exist)."""
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_report` wrote: ``files`` (names in the folder, REPORT.md included) and, per
+    claim written in this run, ``claims[id] = {"files": its names, "provenance": ...}`` (the
+    manifest entries), merged with the kept claims' entries."""
+
+    files: list[str]
+    claims: dict[str, dict[str, Any]]
+
+
+def write_report(results: Sequence[CheckResult], out_dir: Path, *, provenance: Mapping[str, Mapping[str, Any]],
+                 run_info: Mapping[str, Any], kept: Mapping[str, Mapping[str, Any]] | None = None,
+                 benchmarks: Sequence[tuple] | None = None) -> Written:
+    """Write one page, one JSON record and the plots per result, and REPORT.md, into ``out_dir``.
+
+    provenance : per claim id of ``results``, {seed, budget, commit, date}. kept : claims of an
+    earlier report that stay (a partial run), as :meth:`checks.output.ReportFolder.kept_claims`
+    returns them; they appear in the summary (in claim order) but are not rewritten. run_info : the
+    run-level provenance; the time spent plotting is added to it here.
+    """
+    import json
+
+    from checks.common import json_data
+
     out_dir = Path(out_dir)
-    written = []
+    kept = dict(kept or {})
+    files: list[str] = []
+    claims: dict[str, dict[str, Any]] = {cid: {"files": list(entry["files"]), "provenance": entry["provenance"]}
+                                         for cid, entry in kept.items()}
+    records = {cid: entry["record"] for cid, entry in kept.items()}
+    plotting = 0.0
     for result in results:
+        start = time.perf_counter()
         figures = _plots(result, out_dir)
-        page = out_dir / f"{result.claim}.md"
-        page.write_text(claim_page(result, figures))
-        written += [page] + [out_dir / name for _, name in figures]
-    report = out_dir / "REPORT.md"
-    report.write_text(summary(results, budget=budget, seed=seed, benchmarks=benchmarks, provenance=provenance))
-    return [report] + written
+        plotting += time.perf_counter() - start
+        page = f"{result.claim}.md"
+        (out_dir / page).write_text(claim_page(result, figures))
+        record = json_data(result.to_dict() | {"provenance": provenance[result.claim]})
+        (out_dir / f"{result.claim}.json").write_text(json.dumps(record, indent=1, sort_keys=True,
+                                                                 allow_nan=False) + "\n")
+        names = [page, f"{result.claim}.json"] + [name for _, name in figures]
+        files += names
+        claims[result.claim] = {"files": names, "provenance": dict(provenance[result.claim])}
+        records[result.claim] = record
+    order = {cid: i for i, cid in enumerate(_claim_order())}
+    ordered = [records[cid] for cid in sorted(records, key=lambda c: (order.get(c, len(order)), c))]
+    info = dict(run_info) | {"plotting time (s)": round(plotting, 1)}
+    (out_dir / "REPORT.md").write_text(summary(ordered, benchmarks=benchmarks, run_info=info))
+    return Written(files=["REPORT.md", *files], claims=claims)
+
+
+def _claim_order() -> list[str]:
+    from theory.claims import CLAIMS
+
+    return list(CLAIMS)
