@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.close()
     if args.json:
-        from checks.common import json_data
+        from checks.records import json_data
 
         payload = json_data({"budget": args.budget, "seed": args.seed, "results": [r.to_dict() for r in ordered]})
         sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n")

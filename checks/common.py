@@ -88,6 +88,8 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (numpy scalars and arrays become Python numbers and lists)."""
+        from checks.records import json_data
+
         return json_data({
             "claim": self.claim, "statement": self.statement, "source": self.source, "budget": self.budget,
             "seed": self.seed, "verdict": self.verdict.value, "versions": self.versions,
@@ -95,60 +97,6 @@ class CheckResult:
             "cases": [{"name": c.name, "setting": c.setting, "control": c.control, "verdict": c.verdict.value,
                        "prediction": c.prediction, "measurement": c.measurement} for c in self.cases],
         })
-
-
-# Suffix of the key that explains a non-finite number replaced by null (see json_data).
-NONFINITE_SUFFIX = "_nonfinite"
-
-
-def json_data(value: Any) -> Any:
-    """``value`` as strict JSON data: dicts, lists, str, int, finite float, bool, None.
-
-    NumPy scalars and arrays become Python numbers and lists, enums their values. JSON has no
-    NaN or infinity, so a non-finite float becomes ``null`` and the dict that holds it gains a key
-    ``<key>_nonfinite`` saying what it was: ``"inf"``, ``"-inf"`` or ``"nan"`` for a scalar, or a
-    map from positions (``"3"``, ``"1.0"`` for nested lists) to those words for a list. The result
-    always passes ``json.dumps(..., allow_nan=False)``.
-    """
-    data, notes = _json_walk(value)
-    if notes:  # a bare non-finite value or list at the top level: nothing to attach the note to
-        raise ValueError(f"cannot express {value!r} as strict JSON at the top level (non-finite: {notes})")
-    return data
-
-
-def _nonfinite_word(x: float) -> str:
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
-def _json_walk(value: Any) -> tuple[Any, dict[str, str]]:
-    """(converted value, {position: word} of non-finite numbers not yet attached to a dict key)."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            data, notes = _json_walk(item)
-            out[str(key)] = data
-            if notes:
-                out[f"{key}{NONFINITE_SUFFIX}"] = notes.get("", None) if set(notes) == {""} else notes
-        return out, {}
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        items, notes = [], {}
-        for i, item in enumerate(value):
-            data, inner = _json_walk(item)
-            items.append(data)
-            notes.update({(f"{i}.{pos}" if pos else str(i)): word for pos, word in inner.items()})
-        return items, notes
-    if isinstance(value, enum.Enum):
-        return _json_walk(value.value)
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value), {}
-    if isinstance(value, (np.integer, int)):
-        return int(value), {}
-    if isinstance(value, (np.floating, float)):
-        x = float(value)
-        return (x, {}) if math.isfinite(x) else (None, {"": _nonfinite_word(x)})
-    return value, {}
 
 
 def overall(cases: Sequence[Case]) -> Verdict:

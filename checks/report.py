@@ -319,7 +319,7 @@ def write_report(results: Sequence[CheckResult], out_dir: Path, *, provenance: M
     """
     import json
 
-    from checks.common import json_data
+    from checks.records import json_data
 
     out_dir = Path(out_dir)
     kept = dict(kept or {})

@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from checks import registry  # noqa: E402
-from checks.common import Case, CheckResult, json_data  # noqa: E402
+from checks.common import Case, CheckResult  # noqa: E402
+from checks.records import json_data  # noqa: E402
 from checks.report import write_report  # noqa: E402
 from stored_results import FIGURES, stored_result  # noqa: E402
 

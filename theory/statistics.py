@@ -23,6 +23,20 @@ from theory import _validate
 FLAT_SLOPE = 0.1
 
 
+class Trend(enum.Enum):
+    """What a log-log slope band says about a distance curve as delta -> 0 (:meth:`SlopeFit.trend`).
+
+    SHRINKS: the whole band is above FLAT_SLOPE (the distance tends to 0 like a power of delta:
+    landing). FLAT: the band lies inside (-FLAT_SLOPE, FLAT_SLOPE) at positive levels (a plateau).
+    GROWS: the whole band is below -FLAT_SLOPE. UNDECIDED: the band straddles a threshold.
+    """
+
+    SHRINKS = "shrinks"
+    FLAT = "flat"
+    GROWS = "grows"
+    UNDECIDED = "undecided"
+
+
 class Statistic(enum.Enum):
     """Robust per-delta summaries of distances to M."""
 
@@ -63,13 +77,23 @@ class SlopeFit:
         """True if ``value`` lies in [low - tolerance, high + tolerance]."""
         return self.low - tolerance <= value <= self.high + tolerance
 
+    def trend(self, flat: float = FLAT_SLOPE) -> Trend:
+        """The one slope classifier (:class:`Trend`) with threshold ``flat`` (default FLAT_SLOPE)."""
+        if self.low > flat:
+            return Trend.SHRINKS
+        if self.high < -flat:
+            return Trend.GROWS
+        if -flat < self.low and self.high < flat and bool(np.all(self.levels > 0)):
+            return Trend.FLAT
+        return Trend.UNDECIDED
+
     def lands(self) -> bool:
-        """Distance shrinks as a positive power of delta: the whole band is above FLAT_SLOPE."""
-        return self.low > FLAT_SLOPE
+        """Distance shrinks as a positive power of delta: ``trend() is Trend.SHRINKS``."""
+        return self.trend() is Trend.SHRINKS
 
     def plateaus(self) -> bool:
-        """Distance does not shrink: the band lies inside (-FLAT_SLOPE, FLAT_SLOPE) at a level > 0."""
-        return -FLAT_SLOPE < self.low and self.high < FLAT_SLOPE and bool(np.all(self.levels > 0))
+        """Distance does not shrink: ``trend() is Trend.FLAT``."""
+        return self.trend() is Trend.FLAT
 
 
 def loglog_slope(deltas: Sequence[float], distances: Sequence[np.ndarray], *, rng: np.random.Generator,
