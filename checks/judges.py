@@ -1,0 +1,83 @@
+"""Decision rules shared by the claim checks: each turns a measurement and a prediction into a
+:class:`checks.harness.Decision` with the rule written out.
+
+Rules
+-----
+- :func:`trend`: the one slope classifier (:meth:`theory.statistics.SlopeFit.trend`) against a
+  predicted :class:`theory.statistics.Trend`. CONFIRMED when equal; INCONCLUSIVE when the band is
+  UNDECIDED; REFUTED otherwise.
+- :func:`value_in_band`: a predicted number (a rate, a level) against a measured band. CONFIRMED
+  when [low - tol, high + tol] contains the prediction; REFUTED otherwise. ``tol`` is a stated
+  a-priori allowance for known biases (finite range, discretization), never a fudge.
+- :func:`rate`: :func:`value_in_band` for a log-log slope plus the trend: a rate > 0 also needs
+  the band to clear FLAT_SLOPE (else INCONCLUSIVE: it contains the rate but cannot tell landing
+  from a plateau).
+- :func:`p_value`: a goodness-of-fit test at level alpha: REFUTED when p < alpha; INCONCLUSIVE
+  when the test's approximation is not trustworthy (``valid`` False, e.g. expected counts < 5).
+"""
+
+from __future__ import annotations
+
+from theory.statistics import FLAT_SLOPE, SlopeFit, Trend
+
+from checks.harness import Decision, Estimate, Expected, Verdict
+
+SLOPE_STATISTIC = "log-log slope of the RMS distance to M against delta"
+
+
+def slope_estimate(fit: SlopeFit) -> Estimate:
+    """The slope with its bootstrap band."""
+    n = None
+    return Estimate(value=fit.slope, band=(fit.low, fit.high), level=1.0 - fit.alpha, n=n)
+
+
+def trend(fit: SlopeFit, expected: Trend, *, source: str, statistic: str = SLOPE_STATISTIC,
+          flat: float = FLAT_SLOPE) -> Decision:
+    """The measured trend of ``fit`` (threshold ``flat``) against the predicted one."""
+    measured = fit.trend(flat)
+    if measured is expected:
+        verdict = Verdict.CONFIRMED
+    elif measured is Trend.UNDECIDED:
+        verdict = Verdict.INCONCLUSIVE
+    else:
+        verdict = Verdict.REFUTED
+    rule = {Trend.SHRINKS: f"band above {flat:g}", Trend.FLAT: f"band inside (-{flat:g}, {flat:g}), levels > 0",
+            Trend.GROWS: f"band below -{flat:g}", Trend.UNDECIDED: "band straddles a threshold"}[expected]
+    return Decision(test="trend", statistic=statistic, expected=Expected(expected.value, source),
+                    measured=slope_estimate(fit), rule=f"{expected.value}: {rule}", verdict=verdict)
+
+
+def value_in_band(test: str, statistic: str, measured: Estimate, expected: float, *, tolerance: float,
+                  source: str) -> Decision:
+    """CONFIRMED iff [low - tolerance, high + tolerance] contains ``expected``, else REFUTED."""
+    if measured.band is None:
+        raise ValueError(f"{test}: the measured estimate needs a band, got {measured!r}")
+    low, high = measured.band
+    inside = low - tolerance <= expected <= high + tolerance
+    return Decision(test=test, statistic=statistic, expected=Expected(float(expected), source, tolerance),
+                    measured=measured, rule=f"band +- {tolerance:g} contains the prediction",
+                    verdict=Verdict.CONFIRMED if inside else Verdict.REFUTED)
+
+
+def rate(fit: SlopeFit, expected: float, *, tolerance: float, source: str,
+         statistic: str = SLOPE_STATISTIC) -> Decision:
+    """A predicted landing rate: :func:`value_in_band`, and for a rate > FLAT_SLOPE the band must
+    also clear FLAT_SLOPE (INCONCLUSIVE otherwise)."""
+    decision = value_in_band("rate", statistic, slope_estimate(fit), expected, tolerance=tolerance, source=source)
+    if decision.verdict is Verdict.CONFIRMED and expected > FLAT_SLOPE and fit.trend() is not Trend.SHRINKS:
+        return Decision(**{**decision.__dict__, "verdict": Verdict.INCONCLUSIVE,
+                           "rule": decision.rule + f", and band above {FLAT_SLOPE:g}"})
+    return decision
+
+
+def p_value(test: str, statistic: str, p: float, *, alpha: float, source: str, n: int | None = None,
+            valid: bool = True, expected: object = "consistent") -> Decision:
+    """A goodness-of-fit test: REFUTED when p < alpha, INCONCLUSIVE when not ``valid``."""
+    if not valid:
+        verdict = Verdict.INCONCLUSIVE
+    else:
+        verdict = Verdict.REFUTED if p < alpha else Verdict.CONFIRMED
+    return Decision(test=test, statistic=statistic, expected=Expected(expected, source),
+                    measured=Estimate(value=float(p), n=n), rule=f"p >= {alpha:g}" + ("" if valid else
+                                                                                    " (test not valid here)"),
+                    verdict=verdict)
