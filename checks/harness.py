@@ -132,6 +132,9 @@ class Decision:
 
     test : short name ("rate", "level", "law", "coverage", "trend"). statistic : what the measured
     number is ("log-log slope of the RMS distance to M"). rule : the decision rule in words.
+    margin : how decisively the rule was met, in units of the measurement's resolution (band
+    half-widths, or standard normal quantiles for a p-value): > 0 on the side where the prediction
+    holds, < 0 where it fails, None when the rule has no such scale. The report's overview plots it.
     """
 
     test: str
@@ -140,6 +143,7 @@ class Decision:
     measured: Estimate
     rule: str
     verdict: Verdict
+    margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +324,7 @@ class CheckResult:
     verdict: Verdict
     versions: Mapping[str, str]
     elapsed: float
+    formulas: tuple[tuple[str, str], ...] = ()
 
     @property
     def statement(self) -> str:
@@ -345,7 +350,7 @@ class CheckResult:
             "claim": self.claim, "title": CLAIMS[self.claim].title, "statement": self.statement,
             "source": self.source, "budget": self.budget.value, "seed": self.seed, "plan": self.plan.record(),
             "verdict": self.verdict.value, "versions": dict(self.versions), "elapsed_seconds": round(self.elapsed, 3),
-            "cases": [_case_dict(c) for c in self.cases]})
+            "formulas": [list(f) for f in self.formulas], "cases": [_case_dict(c) for c in self.cases]})
 
 
 def _case_dict(c: CaseResult) -> dict[str, Any]:
@@ -355,18 +360,20 @@ def _case_dict(c: CaseResult) -> dict[str, Any]:
                            "expected": {"value": d.expected.value, "source": d.expected.source,
                                         "tolerance": d.expected.tolerance},
                            "measured": {"value": d.measured.value, "band": d.measured.band,
-                                        "level": d.measured.level, "n": d.measured.n}}
+                                        "level": d.measured.level, "n": d.measured.n}, "margin": d.margin}
                           for d in c.decisions],
             "record": dict(c.record), "elapsed_seconds": round(c.elapsed, 3)}
 
 
 @dataclass(frozen=True)
 class ClaimCheck:
-    """A claim check: the claim id, a :class:`Plan` per budget, the table of cases per budget."""
+    """A claim check: the claim id, a :class:`Plan` per budget, the table of cases per budget, and
+    optionally ``formulas``: (name, LaTeX) pairs of the claim's closed-form predictions for its page."""
 
     claim: str
     plans: Mapping[Budget, Plan]
     table: Callable[[Budget], Sequence[CaseSpec]]
+    formulas: Callable[[], Sequence[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if self.claim not in CLAIMS:
@@ -379,13 +386,14 @@ class ClaimCheck:
         """The validated table of ``budget``: unique names, known reused cases, controls present."""
         budget = Budget.parse(budget)
         specs = tuple(self.table(budget))
+        for spec in specs:
+            if not isinstance(spec, CaseSpec):
+                raise TypeError(f"{self.claim}: table rows must be CaseSpec, got {type(spec).__name__}")
         names = [s.name for s in specs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"{self.claim}: case names must be unique, repeated: {duplicates}")
         for spec in specs:
-            if not isinstance(spec, CaseSpec):
-                raise TypeError(f"{self.claim}: table rows must be CaseSpec, got {type(spec).__name__}")
             if spec.reuses is not None and spec.reuses not in names:
                 raise ValueError(f"{self.claim}: control '{spec.name}' re-judges unknown case '{spec.reuses}'")
         return specs
@@ -434,5 +442,7 @@ def run_claim(check: ClaimCheck, *, seed: int, budget: Budget | str = Budget.FAS
         if spec.reuses is not None:
             results[spec.name] = _result(spec, spec.rejudge(outcomes[spec.reuses][0]), 0.0)
     cases = tuple(results[s.name] for s in specs)
+    formulas = tuple(tuple(f) for f in check.formulas()) if check.formulas is not None else ()
     return CheckResult(claim=check.claim, budget=budget, seed=int(seed), plan=plan, cases=cases,
-                       verdict=overall(cases), versions=versions(), elapsed=time.perf_counter() - started)
+                       verdict=overall(cases), versions=versions(), elapsed=time.perf_counter() - started,
+                       formulas=formulas)

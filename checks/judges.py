@@ -18,6 +18,10 @@ Rules
 
 from __future__ import annotations
 
+import math
+
+from scipy import stats
+
 from theory.statistics import FLAT_SLOPE, SlopeFit, Trend
 
 from checks.harness import Decision, Estimate, Expected, Verdict
@@ -27,8 +31,22 @@ SLOPE_STATISTIC = "log-log slope of the RMS distance to M against delta"
 
 def slope_estimate(fit: SlopeFit) -> Estimate:
     """The slope with its bootstrap band."""
-    n = None
-    return Estimate(value=fit.slope, band=(fit.low, fit.high), level=1.0 - fit.alpha, n=n)
+    return Estimate(value=fit.slope, band=(fit.low, fit.high), level=1.0 - fit.alpha)
+
+
+def _half(band: tuple[float, float]) -> float:
+    return max(0.5 * (band[1] - band[0]), 1e-12)
+
+
+def trend_margin(fit: SlopeFit, expected: Trend, flat: float = FLAT_SLOPE) -> float:
+    """Distance of the band from the edge of the region where ``expected`` holds, in band half-widths
+    (> 0: inside, the trend is as predicted)."""
+    half = _half((fit.low, fit.high))
+    if expected is Trend.SHRINKS:
+        return (fit.low - flat) / half
+    if expected is Trend.GROWS:
+        return (-flat - fit.high) / half
+    return min(flat - fit.high, fit.low + flat) / half
 
 
 def trend(fit: SlopeFit, expected: Trend, *, source: str, statistic: str = SLOPE_STATISTIC,
@@ -44,7 +62,8 @@ def trend(fit: SlopeFit, expected: Trend, *, source: str, statistic: str = SLOPE
     rule = {Trend.SHRINKS: f"band above {flat:g}", Trend.FLAT: f"band inside (-{flat:g}, {flat:g}), levels > 0",
             Trend.GROWS: f"band below -{flat:g}", Trend.UNDECIDED: "band straddles a threshold"}[expected]
     return Decision(test="trend", statistic=statistic, expected=Expected(expected.value, source),
-                    measured=slope_estimate(fit), rule=f"{expected.value}: {rule}", verdict=verdict)
+                    measured=slope_estimate(fit), rule=f"{expected.value}: {rule}", verdict=verdict,
+                    margin=trend_margin(fit, expected, flat))
 
 
 def value_in_band(test: str, statistic: str, measured: Estimate, expected: float, *, tolerance: float,
@@ -54,9 +73,11 @@ def value_in_band(test: str, statistic: str, measured: Estimate, expected: float
         raise ValueError(f"{test}: the measured estimate needs a band, got {measured!r}")
     low, high = measured.band
     inside = low - tolerance <= expected <= high + tolerance
+    half = _half(measured.band)
+    margin = (half + tolerance - abs(expected - 0.5 * (low + high))) / half
     return Decision(test=test, statistic=statistic, expected=Expected(float(expected), source, tolerance),
                     measured=measured, rule=f"band +- {tolerance:g} contains the prediction",
-                    verdict=Verdict.CONFIRMED if inside else Verdict.REFUTED)
+                    verdict=Verdict.CONFIRMED if inside else Verdict.REFUTED, margin=margin)
 
 
 def rate(fit: SlopeFit, expected: float, *, tolerance: float, source: str,
@@ -77,7 +98,12 @@ def p_value(test: str, statistic: str, p: float, *, alpha: float, source: str, n
         verdict = Verdict.INCONCLUSIVE
     else:
         verdict = Verdict.REFUTED if p < alpha else Verdict.CONFIRMED
+    margin = None
+    if valid and 0.0 < p < 1.0:  # in standard normal quantiles: z_alpha - z_p
+        margin = float(stats.norm.isf(alpha) - stats.norm.isf(p))
+    elif valid:
+        margin = math.inf if p >= 1.0 else -math.inf
     return Decision(test=test, statistic=statistic, expected=Expected(expected, source),
                     measured=Estimate(value=float(p), n=n), rule=f"p >= {alpha:g}" + ("" if valid else
                                                                                     " (test not valid here)"),
-                    verdict=verdict)
+                    verdict=verdict, margin=margin)
