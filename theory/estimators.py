@@ -5,7 +5,11 @@
 - :func:`codimension`: sigma(t)^2 E_fwd |s(t, X_t)|^2 -> d - k (SPEC C5);
 - :func:`normal_rank`: the rank of the score's normal space near a point of M, from the singular
   values of scores sampled there (compare Stanczuk et al. 2022, arXiv:2212.12611);
-- :func:`kl_to_prior`: KL(p_T || pi), closed form for Gaussian p_T and pi, Monte Carlo otherwise.
+- :func:`kl_to_prior`: KL(p_T || pi), closed form for Gaussian p_T and pi, Monte Carlo otherwise;
+  :func:`gaussian_kl`, the closed form between two Gaussians;
+- :func:`girsanov_weight`: int_0^T (g^2/2) t^(-2a) dt, the Girsanov cost of a unit error c t^-a;
+- :func:`landing_study`: reverse-SDE samples at several early-stopping times, their distances to
+  M and the log-log slope (the measurement behind "lands on M", CLAIMS.md §4).
 
 All randomness comes from the ``rng`` argument; forward samples are X_t = alpha(t) X_0 + sigma(t) Z
 with X_0 ~ mu, fresh at every time node (so node estimates are independent).
@@ -17,15 +21,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import integrate, stats
 
 from theory import _validate
 from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
 from theory.measures.subspace import Subspace
 from theory.priors import Gaussian, Prior
 from theory.processes import ForwardProcess, check_process
+from theory.simulator import reverse_sde, steps_for
+from theory.statistics import SlopeFit, Statistic, loglog_slope
+from theory.types import ScoreFn
 
-Field = Callable[[float, np.ndarray], np.ndarray]
+Field = ScoreFn
 
 # Resolution of the L2 verdict, in log10 per decade: the per-decade increments of the integral must
 # shrink by at least this much per decade (a factor 10^-0.05 = 0.89) to count as a convergent
@@ -236,14 +243,103 @@ def kl_to_prior(measure: Measure, prior: Prior, *, T: float, process: ForwardPro
     process = check_process(process)
     if isinstance(measure, Subspace) and isinstance(prior, Gaussian):
         p_t = Gaussian.moment_matched(measure, T, process=process)
-        inv = np.linalg.inv(prior.cov)
-        diff = prior.mean - p_t.mean
-        value = 0.5 * (np.trace(inv @ p_t.cov) + diff @ inv @ diff - measure.d
-                       + np.linalg.slogdet(prior.cov)[1] - np.linalg.slogdet(p_t.cov)[1])
-        return KLEstimate(value=float(value), se=0.0, method="closed form (Gaussian p_T and pi)")
+        return KLEstimate(value=gaussian_kl(p_t, prior), se=0.0, method="closed form (Gaussian p_T and pi)")
     rng = _validate.generator(rng)
     n = _validate.integer(n, "n", minimum=2)
     xt = process.sample(measure.sample(n, rng), T, rng)
     log_ratio = measure.log_density(T, xt, process=process) - prior.log_density(xt)
     return KLEstimate(value=float(log_ratio.mean()), se=float(log_ratio.std(ddof=1) / np.sqrt(n)),
                       method=f"Monte Carlo, n = {n}")
+
+
+def gaussian_kl(p: Gaussian, q: Gaussian) -> float:
+    """KL(N(m0, V0) || N(m1, V1)) = 1/2 [tr(V1^-1 V0) + (m1 - m0)^T V1^-1 (m1 - m0) - d + log det V1 - log det V0].
+
+    p, q : :class:`theory.priors.Gaussian` of the same dimension d. Closed form (Gaussian
+    integrals); both covariances are factored by Cholesky, so a covariance that is not positive
+    definite raises ValueError.
+    """
+    if not isinstance(p, Gaussian) or not isinstance(q, Gaussian):
+        raise TypeError(f"p and q must be theory.priors.Gaussian, got {type(p).__name__} and {type(q).__name__}")
+    if p.d != q.d:
+        raise ValueError(f"p and q must have the same dimension, got {p.d} and {q.d}")
+    try:
+        lp, lq = np.linalg.cholesky(p.cov), np.linalg.cholesky(q.cov)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(f"covariances must be positive definite: {exc}") from exc
+    a = np.linalg.solve(lq, lp)  # tr(V1^-1 V0) = |L1^-1 L0|_F^2
+    b = np.linalg.solve(lq, q.mean - p.mean)
+    log_det = 2.0 * (np.sum(np.log(np.diag(lq))) - np.sum(np.log(np.diag(lp))))
+    return float(0.5 * (np.sum(a * a) + b @ b - p.d + log_det))
+
+
+# Lower end of the log-t quadrature of girsanov_weight: the omitted [0, 1e-14] contributes
+# O(g0 (1e-14)^(1 - 2a)) nats, below 1e-6 for a <= 1/4.
+GIRSANOV_T_MIN = 1e-14
+
+
+def girsanov_weight(process: ForwardProcess, T: float, a: float = 0.0) -> float:
+    """W = int_0^T (g(t)^2 / 2) t^(-2a) dt for a < 1/2 (CLAIMS.md C2), by quadrature in log t.
+
+    The Girsanov cost, in nats, of the error e = t^(-a) n with |n| = 1: an error c t^(-a) costs
+    c^2 W, so c = sqrt(B / W) spends a budget of B nats. Integrated from GIRSANOV_T_MIN to T.
+    """
+    process = check_process(process)
+    T = _validate.positive_time(T, "T")
+    if not a < 0.5:
+        raise ValueError(f"a must be < 1/2 (the error t^-a is L2 only then), got {a!r}")
+
+    def integrand(u: float) -> float:
+        t = np.exp(u)
+        return 0.5 * float(process.g2(t)) * t ** (1.0 - 2.0 * a)
+
+    value, _ = integrate.quad(integrand, np.log(GIRSANOV_T_MIN), np.log(T), limit=200)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class LandingStudy:
+    """Distances to M of reverse-SDE samples at several early-stopping times, with the slope fit.
+
+    fit : the log-log slope of the statistic against delta. deltas : (m,) decreasing.
+    distances : per delta, the (n,) distances. sigmas : sigma(delta). samples : per delta the
+    (n, d) samples when kept, else empty.
+    """
+
+    fit: SlopeFit
+    deltas: np.ndarray
+    distances: tuple[np.ndarray, ...]
+    sigmas: np.ndarray
+    samples: tuple[np.ndarray, ...]
+
+
+def landing_study(score: ScoreFn, measure: Measure, *, deltas: Sequence[float], n: int, steps_per_decade: int,
+                  T: float, seed_sequence: np.random.SeedSequence, process: ForwardProcess = _DEFAULT_PROCESS,
+                  prior: Prior | None = None, statistic: Statistic = Statistic.RMS,
+                  distance: Callable[[np.ndarray], np.ndarray] | None = None, keep_samples: bool = False,
+                  alpha: float = 0.01, **sampler_options) -> LandingStudy:
+    """Run the reverse SDE once per delta, measure the distance to M, fit the log-log slope.
+
+    Each delta gets an independent stream from ``seed_sequence.spawn`` (one more stream drives the
+    bootstrap) and a geometric grid of ``steps_per_decade`` steps per decade of [delta, T]
+    (:func:`theory.simulator.steps_for`), so every delta is integrated at the same resolution.
+    distance : the distance function (default ``measure.distance``). sampler_options go to
+    :func:`theory.simulator.reverse_sde` (e.g. ``scheme``). The slope is fitted by
+    :func:`theory.statistics.loglog_slope` with a (1 - alpha) bootstrap band.
+    """
+    if not isinstance(seed_sequence, np.random.SeedSequence):
+        raise TypeError(f"seed_sequence must be a numpy SeedSequence, got {type(seed_sequence).__name__}")
+    measure = check_measure(measure)
+    deltas = np.asarray(sorted((float(x) for x in deltas), reverse=True), dtype=np.float64)
+    streams = seed_sequence.spawn(len(deltas) + 1)
+    dist_fn = measure.distance if distance is None else distance
+    distances, samples = [], []
+    for delta, stream in zip(deltas, streams[:-1]):
+        res = reverse_sde(score, d=measure.d, n=n, T=T, delta=float(delta), steps=steps_for(T, delta, steps_per_decade),
+                          process=process, prior=prior, rng=np.random.default_rng(stream), **sampler_options)
+        distances.append(dist_fn(res.samples))
+        if keep_samples:
+            samples.append(res.samples)
+    fit = loglog_slope(deltas, distances, rng=np.random.default_rng(streams[-1]), statistic=statistic, alpha=alpha)
+    return LandingStudy(fit=fit, deltas=deltas, distances=tuple(distances),
+                        sigmas=np.sqrt(process.sigma2(deltas)), samples=tuple(samples))

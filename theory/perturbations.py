@@ -7,17 +7,20 @@ for a base score (usually :class:`ExactScore`) and an error e in closed form, gi
 Families and their errors (n(x) a unit normal field, N_x / T_x the normal / tangent projections of
 M at the nearest point of x):
 
-=====================  ====================================  ===================================
-family                  e(t, x)                                L2 near t = 0 (SPEC C2)
-=====================  ====================================  ===================================
-BoundedConstant         b (a fixed vector)                     yes
-NormalOffset            c t^(-a) n(x)                          iff a < 1/2
-NormalScaling           (beta - 1) N_x s(t, x)                 iff beta = 1 (when k < d)
-Tangential              c T_x v (v a fixed vector)             yes
-Clipped                 s min(1, C/|s|) - s                    no; drift bounded (C4)
-Smoothed                grad log p_{t+h} - grad log p_t        no (C7)
-RandomField             A m^(-1/2) sum_j u_j cos(w_j.x + b_j)  yes (bounded)
-=====================  ====================================  ===================================
+=====================  ========================================  ==================================
+family                  e(t, x)                                    L2 near t = 0 (CLAIMS.md C2)
+=====================  ========================================  ==================================
+BoundedConstant         b (a fixed vector)                         yes
+NormalOffset            c t^(-a) n(x)                              iff a < 1/2
+NormalScaling           (beta - 1) N_x s(t, x)                     iff beta = 1 (when k < d)
+Tangential              c T_x v (v a fixed vector)                 yes
+Clipped                 s min(1, C(t)/|s|) - s, C(t) = C sigma^-g  no; drift bounded iff g = 0 (C4)
+Smoothed                grad log p_{t+h} - grad log p_t            no (C7)
+RandomField             A m^(-1/2) sum_j u_j cos(w_j.x + b_j)      yes (bounded)
+SignFlip                -2 s(t, x)                                 no (when k < d)
+DroppedComponent        s_j - s for a mixture's component j        no (the dropped part ~ 1/sigma)
+Rescaled                (f sigma(t)^-p - 1) s(t, x)                no unless f = 1 and p = 0
+=====================  ========================================  ==================================
 """
 
 from __future__ import annotations
@@ -31,9 +34,7 @@ import numpy as np
 from theory import _validate
 from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
 from theory.processes import ForwardProcess, check_process
-
-ScoreFn = Callable[[float, np.ndarray], np.ndarray]
-
+from theory.types import ScoreFn
 
 
 def _check_score(score: object) -> ScoreFn:
@@ -213,19 +214,41 @@ class Tangential(Perturbation):
 
 @dataclass(frozen=True)
 class Clipped(Perturbation):
-    """s(t, x) clipped to norm at most C: e = s min(1, C/|s|) - s. Bounded drift (SPEC C4)."""
+    """s(t, x) clipped to norm at most C(t) = C sigma(t)^(-growth): e = s min(1, C(t)/|s|) - s.
+
+    growth = 0 (the default) is a bounded drift, C4's hypothesis. growth > 0 needs ``process``
+    (for sigma(t)): an unbounded clip level, below the exact score's own 1/sigma growth when
+    growth < 1. Near M the clipped dynamics then settle at a distance of order 1/C(t)
+    (CLAIMS.md C4), which shrinks like sigma^growth: such a score still lands, slowly.
+    """
 
     score: ScoreFn
     C: float
+    growth: float = field(default=0.0, kw_only=True)
+    process: ForwardProcess | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_score(self.score)
         object.__setattr__(self, "C", _validate.positive_real(self.C, "C"))
+        growth = _real(self.growth, "growth")
+        if growth < 0:
+            raise ValueError(f"growth must be >= 0, got {growth!r}")
+        object.__setattr__(self, "growth", growth)
+        if growth > 0 and self.process is None:
+            raise ValueError("growth > 0 needs process= (the clip level C sigma(t)^-growth depends on sigma)")
+        if self.process is not None:
+            check_process(self.process)
+
+    def level(self, t: float) -> float:
+        """The clip level C sigma(t)^(-growth) at time t."""
+        if self.growth == 0.0:
+            return self.C
+        return self.C * float(self.process.sigma2(t)) ** (-0.5 * self.growth)
 
     def _clipped(self, t, x):
         s = self.score(t, x)
         norm = np.linalg.norm(s, axis=1, keepdims=True)
-        factor = np.minimum(1.0, self.C / np.maximum(norm, np.finfo(np.float64).tiny))
+        factor = np.minimum(1.0, self.level(t) / np.maximum(norm, np.finfo(np.float64).tiny))
         return s, s * factor
 
     def error(self, t, x):
@@ -297,3 +320,85 @@ class RandomField(Perturbation):
 
     def error(self, t, x):
         return np.cos(np.asarray(x, dtype=np.float64) @ self._w + self._b) @ self._u
+
+
+@dataclass(frozen=True)
+class SignFlip(Perturbation):
+    """s = -base: the drift's sign error. e = -2 base; not L2 near a lower-dimensional M (the base
+    score is not, CLAIMS.md C5). Pushes particles away from M (distance ~ 1/delta)."""
+
+    score: ScoreFn
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+
+    def error(self, t, x):
+        return -2.0 * self.score(t, x)
+
+    def __call__(self, t, x):
+        return -self.score(t, x)
+
+
+@dataclass(frozen=True)
+class DroppedComponent(Perturbation):
+    """The score of one component of a mixture used for the whole mixture: s = grad log p_t^(keep).
+
+    e = s_keep - grad log p_t: near the support of a dropped component it is of order 1/sigma, so
+    not L2 (CLAIMS.md C2); the dropped component receives no mass while the kept one is still
+    landed on.
+    """
+
+    mixture: Measure
+    keep: int
+    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+
+    def __post_init__(self) -> None:
+        components = getattr(check_measure(self.mixture, "mixture"), "components", None)
+        if components is None:
+            raise TypeError(f"mixture must be a Mixture, got {type(self.mixture).__name__}")
+        keep = _validate.integer(self.keep, "keep", minimum=0)
+        if keep >= len(components):
+            raise ValueError(f"keep must be a component index in [0, {len(components)}), got {keep}")
+        object.__setattr__(self, "keep", keep)
+        check_process(self.process)
+
+    @property
+    def score(self) -> ScoreFn:
+        return ExactScore(self.mixture, process=self.process)
+
+    def __call__(self, t, x):
+        return self.mixture.components[self.keep].score(t, x, process=self.process)
+
+    def error(self, t, x):
+        return self(t, x) - self.mixture.score(t, x, process=self.process)
+
+
+@dataclass(frozen=True)
+class Rescaled(Perturbation):
+    """s' = factor sigma(t)^(-sigma_power) s: the score rescaled, optionally by a power of sigma.
+
+    sigma^2 |s'|^2 = factor^2 sigma^(2 - 2 sigma_power) |s|^2, so sigma_power = 1 turns the C5
+    estimator sigma^2 E|s|^2 into E|s|^2 (the sigma^2 factor forgotten), 1/2 into sigma E|s|^2,
+    and sigma_power = 0 with factor 1/2 is half the score (for a point set the same as
+    NormalScaling with beta = 1/2). e = s' - s.
+    """
+
+    score: ScoreFn
+    process: ForwardProcess = field(kw_only=True)
+    factor: float = field(default=1.0, kw_only=True)
+    sigma_power: float = field(default=0.0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _check_score(self.score)
+        check_process(self.process)
+        object.__setattr__(self, "factor", _real(self.factor, "factor"))
+        object.__setattr__(self, "sigma_power", _real(self.sigma_power, "sigma_power"))
+
+    def _scale(self, t: float) -> float:
+        return self.factor * float(self.process.sigma2(t)) ** (-0.5 * self.sigma_power)
+
+    def __call__(self, t, x):
+        return self._scale(t) * self.score(t, x)
+
+    def error(self, t, x):
+        return (self._scale(t) - 1.0) * self.score(t, x)

@@ -140,6 +140,17 @@ def time_grid(T: float, delta: float, steps: int, grid: Grid | str = Grid.GEOMET
     return times
 
 
+def steps_for(T: float, delta: float, steps_per_decade: int) -> int:
+    """Steps of a geometric grid from T down to delta at ``steps_per_decade`` steps per decade:
+    ceil(steps_per_decade log10(T / delta)), at least 1."""
+    T = _validate.positive_time(T, "T")
+    delta = _validate.positive_time(delta, "delta")
+    if not T > delta:
+        raise ValueError(f"T must be > delta, got T={T!r}, delta={delta!r}")
+    steps_per_decade = _validate.integer(steps_per_decade, "steps_per_decade", minimum=1)
+    return max(1, int(np.ceil(steps_per_decade * np.log10(T / delta))))
+
+
 def step_coefficients(times: np.ndarray, scheme: Scheme, process: ForwardProcess) -> tuple[np.ndarray, ...]:
     """(c_y, c_s, c_z), each of shape (steps,), for the affine update of every step (module docstring)."""
     t1, t0 = times[:-1], times[1:]

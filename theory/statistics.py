@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, special, stats
 
 from theory import _validate
 
@@ -181,3 +181,100 @@ def hit_frequencies(nearest_index: np.ndarray, probabilities: np.ndarray) -> Hit
     chi2, pvalue = stats.chisquare(counts[support], expected)
     return HitTest(counts=counts, expected=n * p, chi2=float(chi2), pvalue=float(pvalue),
                    all_hit=bool(np.all(counts[support] > 0)), min_expected=float(expected.min()))
+
+
+def finite_range_slope(deltas: Sequence[float], levels: Sequence[float]) -> float:
+    """Least-squares slope of log(levels) on log(deltas): what a log-log fit over exactly these
+    deltas reads off a predicted curve (e.g. sigma(delta), or RMS levels from moment equations),
+    so that a finite range is compared with the same finite range, not with the asymptotic rate."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    if deltas.ndim != 1 or deltas.shape != levels.shape or deltas.size < 2:
+        raise ValueError(f"deltas and levels must be 1-d arrays of the same length >= 2, got {deltas.shape} and "
+                         f"{levels.shape}")
+    if np.any(deltas <= 0) or np.any(levels <= 0) or not np.all(np.isfinite(levels)):
+        raise ValueError("deltas and levels must be finite and > 0")
+    return float(np.polyfit(np.log(deltas), np.log(levels), 1)[0])
+
+
+def binary_kl(p: float, q: float) -> float:
+    """kl(p || q) = p log(p/q) + (1 - p) log((1 - p)/(1 - q)), the KL divergence of Bernoulli laws."""
+    return float(special.rel_entr(p, q) + special.rel_entr(1.0 - p, 1.0 - q))
+
+
+def kl_mass_bounds(p: float, bound: float) -> tuple[float, float]:
+    """The range [q_lo, q_hi] of masses q with kl(p || q) <= bound (CLAIMS.md C2).
+
+    By data processing, an output law Q with KL(P || Q) <= bound gives any set of P-mass p a
+    Q-mass in this range (the floor is what "every part of M keeps mass" means quantitatively).
+    p in [0, 1], bound >= 0; an infinite bound gives [0, 1].
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if not bound >= 0.0:
+        raise ValueError(f"bound must be >= 0, got {bound!r}")
+    if not np.isfinite(bound):
+        return 0.0, 1.0
+    if p == 0.0:
+        return 0.0, float(-np.expm1(-bound))
+    if p == 1.0:
+        return float(np.exp(-bound)), 1.0
+
+    # Roots in log q (below p) and log(1 - q) (above p): kl is monotone on each side and the roots
+    # may lie many decades from p, where a root finder in q itself loses its relative accuracy.
+    def below(u: float) -> float:
+        return binary_kl(p, np.exp(u)) - bound
+
+    def above(u: float) -> float:
+        return binary_kl(p, -np.expm1(u)) - bound
+
+    floor_u = np.log(np.finfo(np.float64).tiny)
+    lo = 0.0 if below(floor_u) <= 0 else float(np.exp(optimize.brentq(below, floor_u, np.log(p), rtol=1e-13)))
+    ceil_u = np.log(np.finfo(np.float64).eps / 2)
+    hi = 1.0 if above(ceil_u) <= 0 else float(-np.expm1(optimize.brentq(above, ceil_u, np.log1p(-p), rtol=1e-13)))
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class CellCounts:
+    """Counts of samples per cell of a partition of M against the cells' predicted masses.
+
+    counts : (m,). masses : (m,) predicted probabilities. lower, upper : Clopper-Pearson bounds of
+    each cell's fraction at simultaneous level 1 - alpha (Bonferroni over the m cells).
+    """
+
+    counts: np.ndarray
+    masses: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    alpha: float
+
+    @property
+    def every_cell_hit(self) -> bool:
+        """Every cell with positive predicted mass received a sample."""
+        return bool(np.all(self.counts[self.masses > 0] > 0))
+
+    def miss_probability(self) -> float:
+        """P(some cell of positive mass gets no sample) <= sum_j (1 - p_j)^n under the prediction."""
+        n = int(self.counts.sum())
+        positive = self.masses[self.masses > 0]
+        return float(min(1.0, np.sum(np.exp(n * np.log1p(-np.minimum(positive, 1.0 - 1e-16))))))
+
+
+def cell_counts(labels: np.ndarray, masses: np.ndarray, *, alpha: float) -> CellCounts:
+    """Count ``labels`` (n,) in cells 0..m-1 and bound each fraction (Clopper-Pearson, level 1 - alpha/m)."""
+    masses = np.asarray(masses, dtype=np.float64)
+    labels = np.asarray(labels)
+    if masses.ndim != 1 or np.any(masses < 0):
+        raise ValueError(f"masses must be a non-negative vector, got shape {masses.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or np.any(labels < 0) or \
+            np.any(labels >= masses.size):
+        raise ValueError(f"labels must be integers in [0, {masses.size}), got dtype {labels.dtype}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    m, n = masses.size, labels.size
+    counts = np.bincount(labels, minlength=m)
+    level = alpha / (2 * m)
+    lower = np.where(counts > 0, stats.beta.ppf(level, np.maximum(counts, 1), n - counts + 1), 0.0)
+    upper = np.where(counts < n, stats.beta.isf(level, counts + 1, np.maximum(n - counts, 1)), 1.0)
+    return CellCounts(counts=counts, masses=masses, lower=lower, upper=upper, alpha=alpha)
