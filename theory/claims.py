@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory import perturbations as pert
 from theory.measures.base import _DEFAULT_PROCESS, Measure
 from theory.measures.mixture import Mixture
 from theory.measures.pointcloud import PointCloud
-from theory.priors import ExactMarginal, Gaussian, PointMass, Prior, StudentT
+from theory.priors import ExactMarginal, PointMass, Prior
 from theory.processes import ForwardProcess
 
 PAPER = "Pidstrigach 2022, arXiv:2206.01018"
@@ -43,6 +42,9 @@ class ErrorKind(enum.Enum):
     CLIPPED = "clipped"
     SMOOTHED = "smoothed"
     RANDOM_FIELD = "random_field"
+    SIGN_FLIP = "sign_flip"
+    DROPPED_COMPONENT = "dropped_component"
+    RESCALED = "rescaled"
     OTHER = "other"
 
 
@@ -58,16 +60,13 @@ class ErrorSpec:
 
     @classmethod
     def of(cls, score: Callable) -> ErrorSpec:
-        """Read the family off a score callable from :mod:`theory.perturbations`."""
-        table = {pert.ExactScore: (ErrorKind.EXACT, ()),
-                 pert.BoundedConstant: (ErrorKind.BOUNDED_CONSTANT, ()),
-                 pert.NormalOffset: (ErrorKind.NORMAL_OFFSET, ("a", "c")),
-                 pert.NormalScaling: (ErrorKind.NORMAL_SCALING, ("beta",)),
-                 pert.Tangential: (ErrorKind.TANGENTIAL, ("c",)),
-                 pert.Clipped: (ErrorKind.CLIPPED, ("C",)),
-                 pert.Smoothed: (ErrorKind.SMOOTHED, ("h",)),
-                 pert.RandomField: (ErrorKind.RANDOM_FIELD, ("amplitude",))}
-        kind, names = table.get(type(score), (ErrorKind.OTHER, ()))
+        """Read the family off a score callable: the ``kind`` and ``parameters`` every family of
+        :mod:`theory.perturbations` declares; any other callable is OTHER."""
+        try:
+            kind = ErrorKind(getattr(type(score), "kind", ErrorKind.OTHER.value))
+        except ValueError:
+            kind = ErrorKind.OTHER
+        names = getattr(type(score), "parameters", ()) if kind is not ErrorKind.OTHER else ()
         return cls(kind, tuple((name, float(getattr(score, name))) for name in names))
 
     def describe(self) -> str:
@@ -128,7 +127,7 @@ class Hypothesis:
 
 def _prior_equivalent(s: Setting) -> bool:
     """pi ~ p_T: pi has an everywhere-positive Lebesgue density (p_T does, for t > 0)."""
-    return s.prior is None or isinstance(s.prior, (Gaussian, StudentT, ExactMarginal))
+    return s.prior is None or s.prior.positive_density is True
 
 
 def error_is_l2(s: Setting) -> bool | None:
@@ -142,16 +141,20 @@ def error_is_l2(s: Setting) -> bool | None:
         return bool(boundary_prediction(ErrorFamily.NORMAL_OFFSET, s.process).is_l2(s.error["a"]))
     if kind is ErrorKind.NORMAL_SCALING:
         return codim == 0 or bool(boundary_prediction(ErrorFamily.SCALED_NORMAL, s.process).is_l2(s.error["beta"]))
-    if kind in (ErrorKind.CLIPPED, ErrorKind.SMOOTHED):
-        # Both differ from the exact score by ~ |normal score| ~ 1/sigma near M: int dt/t diverges.
+    if kind in (ErrorKind.CLIPPED, ErrorKind.SMOOTHED, ErrorKind.SIGN_FLIP, ErrorKind.DROPPED_COMPONENT):
+        # Each differs from the exact score by ~ |normal score| ~ 1/sigma near (part of) M:
+        # int dt/t diverges (CLAIMS.md C5).
         return False if codim > 0 else None
+    if kind is ErrorKind.RESCALED:
+        identity = s.error["factor"] == 1.0 and s.error["sigma_power"] == 0.0
+        return True if identity else (False if codim > 0 else None)
     return None
 
 
 EXACT = Hypothesis("exact score (e = 0)", lambda s: s.error.kind is ErrorKind.EXACT)
 PRIOR_EQUIV = Hypothesis("prior equivalent to p_T (positive density)", _prior_equivalent)
 L2 = Hypothesis("score error satisfies the L2 condition", lambda s: error_is_l2(s) is True)
-FINITE = Hypothesis("mu is a finite point set (PointCloud)", lambda s: isinstance(s.measure, PointCloud))
+FINITE = Hypothesis("mu is a finite point set (k = 0)", lambda s: s.measure.k == 0)
 LOWER_DIM = Hypothesis("M is lower-dimensional (k < d)", lambda s: s.measure.k < s.measure.d)
 BOUNDED_DRIFT = Hypothesis("drift of linear growth (|s| <= C)", lambda s: s.error.kind is ErrorKind.CLIPPED)
 NORMAL_FAMILY = Hypothesis("error is a normal offset c t^-a n or a normal scaling beta",
@@ -183,12 +186,12 @@ def _predict_c1(s: Setting) -> Prediction:
     lower = s.measure.k < s.measure.d
     return Prediction("C1", True, "exact score: the output is the mixture over pi of posteriors law(X_0 | X_T = y)",
                       lands=True, rate=EXACT_RATE if lower else None, covers_all=True,
-                      memorizes=isinstance(s.measure, PointCloud), hit_probabilities=_hit_probabilities(s), l2=True)
+                      memorizes=s.measure.k == 0, hit_probabilities=_hit_probabilities(s), l2=True)
 
 
 def _predict_c2(s: Setting) -> Prediction:
     return Prediction("C2", True, "pi ~ p_T and L2 error: output equivalent to mu (Girsanov)", lands=True,
-                      rate=EXACT_RATE, covers_all=True, memorizes=isinstance(s.measure, PointCloud), l2=True)
+                      rate=EXACT_RATE, covers_all=True, memorizes=s.measure.k == 0, l2=True)
 
 
 def _predict_c3(s: Setting) -> Prediction:
@@ -218,7 +221,7 @@ def _predict_c6(s: Setting) -> Prediction:
     lands = bool(pred.lands(value))
     return Prediction("C6", True, f"linearized normal dynamics, {family.value}", lands=lands,
                       rate=float(pred.rate_numpy(value)), log_power=float(pred.log_power_numpy(value)),
-                      covers_all=None, memorizes=lands and isinstance(s.measure, PointCloud),
+                      covers_all=None, memorizes=lands and s.measure.k == 0,
                       l2=bool(pred.is_l2(value)))
 
 

@@ -26,8 +26,8 @@ Rescaled                (f sigma(t)^-p - 1) s(t, x)                no unless f =
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -55,6 +55,9 @@ def _real(value: object, name: str) -> float:
 @dataclass(frozen=True)
 class ExactScore:
     """The exact score grad log p_t of ``measure`` under ``process``, as a plain (t, x) callable."""
+
+    kind: ClassVar[str] = "exact"
+    parameters: ClassVar[tuple[str, ...]] = ()
 
     measure: Measure
     process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
@@ -104,7 +107,11 @@ class AncestralScore:
 
 
 class Perturbation(abc.ABC):
-    """A score s = base + e with e in closed form."""
+    """A score s = base + e with e in closed form.
+
+    Every family names itself for the claims registry: ``kind`` (a value of
+    :class:`theory.claims.ErrorKind`) and ``parameters`` (the attribute names that identify it).
+    """
 
     score: ScoreFn
 
@@ -119,6 +126,9 @@ class Perturbation(abc.ABC):
 @dataclass(frozen=True)
 class BoundedConstant(Perturbation):
     """e(t, x) = b: a constant vector (bounded, hence L2)."""
+
+    kind: ClassVar[str] = "bounded_constant"
+    parameters: ClassVar[tuple[str, ...]] = ()
 
     score: ScoreFn
     b: np.ndarray
@@ -142,6 +152,9 @@ class NormalOffset(Perturbation):
     off-span directions it is constant too. Rows where N_x v = 0 get e = 0. L2 iff a < 1/2; lands
     on M iff a < 1 (SPEC C6, derived in :mod:`theory.symbolic`).
     """
+
+    kind: ClassVar[str] = "normal_offset"
+    parameters: ClassVar[tuple[str, ...]] = ('a', 'c')
 
     score: ScoreFn
     measure: Measure
@@ -173,6 +186,9 @@ class NormalScaling(Perturbation):
     (SPEC C7). L2 only at beta = 1 when k < d; lands on M iff beta > 0, at rate delta^min(beta, 1/2).
     """
 
+    kind: ClassVar[str] = "normal_scaling"
+    parameters: ClassVar[tuple[str, ...]] = ('beta',)
+
     score: ScoreFn
     measure: Measure
     beta: float
@@ -195,6 +211,9 @@ class NormalScaling(Perturbation):
 @dataclass(frozen=True)
 class Tangential(Perturbation):
     """e(t, x) = c T_x v: the tangential part of a fixed vector v (bounded; moves mass along M)."""
+
+    kind: ClassVar[str] = "tangential"
+    parameters: ClassVar[tuple[str, ...]] = ('c',)
 
     score: ScoreFn
     measure: Measure
@@ -221,6 +240,9 @@ class Clipped(Perturbation):
     growth < 1. Near M the clipped dynamics then settle at a distance of order 1/C(t)
     (CLAIMS.md C4), which shrinks like sigma^growth: such a score still lands, slowly.
     """
+
+    kind: ClassVar[str] = "clipped"
+    parameters: ClassVar[tuple[str, ...]] = ('C', 'growth')
 
     score: ScoreFn
     C: float
@@ -267,6 +289,9 @@ class Smoothed(Perturbation):
     sigma(t + h) around the contracted points alpha(t + h) x_i. e = grad log p_{t+h} - grad log p_t.
     """
 
+    kind: ClassVar[str] = "smoothed"
+    parameters: ClassVar[tuple[str, ...]] = ('h',)
+
     measure: Measure
     h: float
     process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
@@ -296,6 +321,9 @@ class RandomField(Perturbation):
     |e| <= amplitude sqrt(m) max|u_j| and, in mean square over the feature draw, E|e|^2 ~
     amplitude^2 d / 2.
     """
+
+    kind: ClassVar[str] = "random_field"
+    parameters: ClassVar[tuple[str, ...]] = ('amplitude',)
 
     score: ScoreFn
     d: int
@@ -327,6 +355,9 @@ class SignFlip(Perturbation):
     """s = -base: the drift's sign error. e = -2 base; not L2 near a lower-dimensional M (the base
     score is not, CLAIMS.md C5). Pushes particles away from M (distance ~ 1/delta)."""
 
+    kind: ClassVar[str] = "sign_flip"
+    parameters: ClassVar[tuple[str, ...]] = ()
+
     score: ScoreFn
 
     def __post_init__(self) -> None:
@@ -347,6 +378,9 @@ class DroppedComponent(Perturbation):
     not L2 (CLAIMS.md C2); the dropped component receives no mass while the kept one is still
     landed on.
     """
+
+    kind: ClassVar[str] = "dropped_component"
+    parameters: ClassVar[tuple[str, ...]] = ('keep',)
 
     mixture: Measure
     keep: int
@@ -382,6 +416,9 @@ class Rescaled(Perturbation):
     and sigma_power = 0 with factor 1/2 is half the score (for a point set the same as
     NormalScaling with beta = 1/2). e = s' - s.
     """
+
+    kind: ClassVar[str] = "rescaled"
+    parameters: ClassVar[tuple[str, ...]] = ('factor', 'sigma_power')
 
     score: ScoreFn
     process: ForwardProcess = field(kw_only=True)

@@ -25,9 +25,15 @@ from theory.processes import ForwardProcess, check_process
 
 
 class Prior(abc.ABC):
-    """An initial law pi on R^d for the reverse SDE."""
+    """An initial law pi on R^d for the reverse SDE.
+
+    ``positive_density``: whether pi has an everywhere-positive Lebesgue density, hence is
+    equivalent to p_T for every t > 0 (the hypothesis pi ~ p_T of CLAIMS.md C2): True, False, or
+    None when unknown (a user's sampler).
+    """
 
     d: int
+    positive_density: bool | None = None
 
     @abc.abstractmethod
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -46,6 +52,8 @@ class Gaussian(Prior):
     mean + sqrt(diag) Z, in O(n d); a general cov goes through scipy.stats.multivariate_normal,
     whose factorization costs O(d^3) (seconds at d = 3072, which is why the diagonal path exists).
     """
+
+    positive_density = True
 
     mean: np.ndarray
     cov: np.ndarray
@@ -132,6 +140,8 @@ class StudentT(Prior):
     d : ambient dimension; df > 0; loc : (d,) or None (0); scale > 0.
     """
 
+    positive_density = True
+
     d: int
     df: float = 3.0
     loc: np.ndarray | None = None
@@ -163,6 +173,8 @@ class StudentT(Prior):
 class PointMass(Prior):
     """pi = delta_y: every particle starts at y, shape (d,). No density (KL(p_T || pi) = inf)."""
 
+    positive_density = False
+
     y: np.ndarray
 
     def __post_init__(self) -> None:
@@ -184,6 +196,8 @@ class PointMass(Prior):
 @dataclass(frozen=True, eq=False)
 class ExactMarginal(Prior):
     """pi = p_T exactly: X_T = alpha(T) X_0 + sigma(T) Z with X_0 ~ mu."""
+
+    positive_density = True
 
     measure: Measure
     T: float
