@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import mpmath
@@ -445,6 +446,188 @@ def test_finite_at_tiny_time_large_x_and_float32(case, single):
         x64 = x.astype(np.float64)
         np.testing.assert_array_equal(results[1], m.score(t, x64, process=process))
         np.testing.assert_array_equal(results[2], m.denoise(t, x64, process=process))
+
+
+# -- extreme inputs: finite values or a ValueError that names the overflow (issue 11) --------------------
+FLOAT_MAX = mpmath.mpf(float(np.finfo(np.float64).max))
+# Relative slack of the "beyond float64" checks (evaluated at 30 digits; the measures round).
+BEYOND_SLACK = 1e-9
+
+
+def _mp_row(v: np.ndarray) -> list:
+    return [mpmath.mpf(float(e)) for e in v]
+
+
+def _mp_norm(v) -> mpmath.mpf:
+    return mpmath.sqrt(mpmath.fsum(e * e for e in v))
+
+
+def _mp_matvec(a: np.ndarray, v: list) -> list:
+    """a^T v for a of shape (len(v), m), at mpmath's precision."""
+    return [mpmath.fsum(mpmath.mpf(float(a[i, j])) * v[i] for i in range(len(v))) for j in range(a.shape[1])]
+
+
+def _mp_blocks(measure: Product, x: list) -> list:
+    """(factor, its block of x) for a Product, the rotation applied at mpmath's precision."""
+    z = x if measure.rotation is None else _mp_matvec(measure.rotation, x)
+    bounds = np.cumsum([0] + [f.d for f in measure.factors])
+    return [(f, z[a:b]) for f, a, b in zip(measure.factors, bounds[:-1], bounds[1:])]
+
+
+def _mp_sphere_parts(sphere: Sphere, x: list, alpha) -> tuple:
+    """(|z|, |y_perp|) of y = x - alpha c, z = F^T y (the frame completed by the identity's span)."""
+    y = [xi - alpha * mpmath.mpf(float(ci)) for xi, ci in zip(x, sphere.center)]
+    z = _mp_matvec(sphere.frame, y)
+    zn = _mp_norm(z)
+    perp2 = max(mpmath.fsum(e * e for e in y) - zn * zn, mpmath.mpf(0))
+    return zn, mpmath.sqrt(perp2)
+
+
+def log_density_upper_bound(measure: Measure, x: list, alpha, var) -> mpmath.mpf:
+    """U >= log p_t(x) for one query x (a list of mpf), from code independent of theory/measures
+    (our derivation), at mpmath's precision (no overflow):
+
+    PointCloud: log sum_i w_i N(x; alpha x_i, var) <= -min_i |x - alpha x_i|^2 / (2 var) - (d/2) log(2 pi var).
+    Subspace: the closed form -(w^T C_t^-1 w + |r|^2 / var + log det C_t + (d - k) log var + d log 2 pi) / 2,
+      C_t = alpha^2 C + var I.
+    Sphere: the closed form with |m| - b - kappa <= 0 and -ell(|m|) <= -ell(0) = log area(S^{p-1})
+      (ell increases: ell' = 1 - A_p > 0): U = -dist^2 / (2 var) - (d/2) log(2 pi var) + ell(kappa) +
+      log area, dist = hypot(|z| - alpha r, |y_perp|).
+    Product: the sum over the factors; Mixture: max_j U_j (the weights sum to 1).
+    """
+    d = measure.d
+    normalization = d * mpmath.log(2 * mpmath.pi * var) / 2
+    if isinstance(measure, PointCloud):
+        gap2 = min(mpmath.fsum((xi - alpha * mpmath.mpf(float(pi))) ** 2 for xi, pi in zip(x, pt))
+                   for pt in measure.points)
+        return -gap2 / (2 * var) - normalization
+    if isinstance(measure, Subspace):
+        y = [xi - alpha * mpmath.mpf(float(mi)) for xi, mi in zip(x, measure.mean)]
+        w = _mp_matvec(measure.basis, y)
+        r2 = max(mpmath.fsum(e * e for e in y) - mpmath.fsum(e * e for e in w), mpmath.mpf(0))
+        cov_t = mpmath.matrix(measure.cov.tolist()) * alpha**2 + mpmath.eye(measure.k) * var
+        quad = (mpmath.matrix(w).T * mpmath.lu_solve(cov_t, mpmath.matrix(w)))[0]
+        return -(quad + r2 / var + mpmath.log(mpmath.det(cov_t)) + (d - measure.k) * mpmath.log(var)
+                 + d * mpmath.log(2 * mpmath.pi)) / 2
+    if isinstance(measure, Sphere):
+        p = measure.k + 1
+        zn, perp = _mp_sphere_parts(measure, x, alpha)
+        gap2 = (zn - alpha * measure.radius) ** 2 + perp**2
+        log_area = mpmath.log(2 * mpmath.pi ** (mpmath.mpf(p) / 2) / mpmath.gamma(mpmath.mpf(p) / 2))
+        kappa = mpmath.mpf(measure.kappa)
+        ell_kappa = -log_area if kappa == 0 else (
+            (mpmath.mpf(p) / 2 - 1) * mpmath.log(kappa) - mpmath.mpf(p) / 2 * mpmath.log(2 * mpmath.pi)
+            - mpmath.log(mpmath.besseli(mpmath.mpf(p) / 2 - 1, kappa)) + kappa)
+        return -gap2 / (2 * var) - normalization + ell_kappa + log_area
+    if isinstance(measure, Product):
+        return mpmath.fsum(log_density_upper_bound(f, z, alpha, var) for f, z in _mp_blocks(measure, x))
+    if isinstance(measure, Mixture):
+        return max(log_density_upper_bound(c, x, alpha, var) for c in measure.components)
+    raise NotImplementedError(type(measure).__name__)
+
+
+def score_lower_bound(measure: Measure, x: list, alpha, var) -> mpmath.mpf | None:
+    """L <= |score(t, x)| for one query x, or None (mixtures: the convex hull of their support is not
+    bounded here). score = (alpha D - x) / var with D = E[X_0 | x] in the convex hull of the support
+    (our derivation):
+
+    PointCloud: D in the ball of radius R = max_i |x_i| about 0: |score| >= (|x| - alpha R) / var.
+    Subspace: the closed form |score|^2 = |C_t^-1 w|^2 + |r|^2 / var^2.
+    Sphere: D in c + r F (unit ball): |score| >= hypot(max(|z| - alpha r, 0), |y_perp|) / var.
+    Product: the root-sum-square over the factors.
+    """
+    if isinstance(measure, PointCloud):
+        reach = max(_mp_norm(_mp_row(pt)) for pt in measure.points)
+        return max(_mp_norm(x) - alpha * reach, mpmath.mpf(0)) / var
+    if isinstance(measure, Subspace):
+        y = [xi - alpha * mpmath.mpf(float(mi)) for xi, mi in zip(x, measure.mean)]
+        w = _mp_matvec(measure.basis, y)
+        r2 = max(mpmath.fsum(e * e for e in y) - mpmath.fsum(e * e for e in w), mpmath.mpf(0))
+        cov_t = mpmath.matrix(measure.cov.tolist()) * alpha**2 + mpmath.eye(measure.k) * var
+        tangent = mpmath.lu_solve(cov_t, mpmath.matrix(w))
+        return mpmath.sqrt(mpmath.fsum(e * e for e in tangent) + r2 / var**2)
+    if isinstance(measure, Sphere):
+        zn, perp = _mp_sphere_parts(measure, x, alpha)
+        return mpmath.sqrt(max(zn - alpha * measure.radius, mpmath.mpf(0)) ** 2 + perp**2) / var
+    if isinstance(measure, Product):
+        parts = [score_lower_bound(f, z, alpha, var) for f, z in _mp_blocks(measure, x)]
+        return None if any(q is None for q in parts) else _mp_norm(parts)
+    return None
+
+
+def backward_allowances(measure: Measure, x: list, alpha, var) -> tuple:
+    """(log p, score) rounding allowances of one evaluation (our error model): the inputs' and the
+    products' rounding c eps |x| with c = 4 (d + 4), moving log p by <= |score| times that plus
+    c eps S (S = (|x| + alpha R)^2 / var + d |log(2 pi var)| + 10, the summed terms' size, as in
+    ``rounding_scale``), and the score by <= |Hessian| c eps (|x| + alpha R), |Hessian| <= 1/var +
+    (alpha L / var)^2 (L the support's diameter 2R)."""
+    c = rounding_units(measure.d) * mpmath.mpf(EPS)
+    size = _mp_norm(x) + alpha * support_radius(measure)
+    hessian = 1 / var + (2 * alpha * support_radius(measure) / var) ** 2
+    score = size / var
+    log_terms = size**2 / var + measure.d * abs(mpmath.log(2 * mpmath.pi * var)) + 10
+    return c * (size * score + log_terms), c * size * hessian
+
+
+@given(sts.extreme_cases())
+def test_extreme_inputs_give_finite_values_or_name_the_overflow(case):
+    """t from 1e-300 to 1e3, queries on M, off it by 1e-300 to 1e300 and at radius 1e-300 to 1e300,
+    every family and process: each public method returns finite float64 values (no NaN, no
+    RuntimeWarning: the suite turns warnings into errors), or raises a ValueError saying what
+    overflows, and only where the true value is beyond float64 up to the rounding of one evaluation
+    (``backward_allowances``; at tiny sigma^2 that rounding is itself huge: a float x "on" a
+    subspace is eps |x| off it, which log p_t counts as (eps |x|)^2 / (2 sigma^2)):
+
+    - log_density: the independent bound U >= log p_t (``log_density_upper_bound``) minus the
+      allowance is below -1.8e308 (all at 30 digits);
+    - score: the lower bound L <= |score| (``score_lower_bound``) plus the allowance is beyond 1.8e308
+      (mixtures: any overflow message accepted);
+    - denoise (bounded supports), posterior, posterior_sample, distance, project: never raise;
+    - every method of (t, x): where sigma(t)^2 itself overflows (VE at large t), with that message.
+    Finite log-densities are checked against U (plus the allowance), posteriors to sum to 1.
+    """
+    m, process, t, x = case.measure, case.process, case.t, case.x
+    with np.errstate(over="ignore"):
+        alpha, var = float(process.alpha(t)), float(process.sigma2(t))
+    calls = {"log_density": lambda: m.log_density(t, x, process=process),
+             "score": lambda: m.score(t, x, process=process),
+             "denoise": lambda: m.denoise(t, x, process=process),
+             "distance": lambda: m.distance(x), "project": lambda: m.project(x)}
+    if isinstance(m, PointCloud):
+        calls["posterior"] = lambda: m.posterior(t, x, process=process)
+        calls["posterior_sample"] = lambda: m.posterior_sample(t, x, np.random.default_rng(0), process=process)
+    bounded = not isinstance(m, (Subspace, Mixture)) and not (
+        isinstance(m, Product) and any(isinstance(f, Subspace) for f in m.factors))
+    with mpmath.workdps(30):
+        a_mp, var_mp = mpmath.mpf(alpha), mpmath.mpf(var)
+        for name, call in calls.items():
+            try:
+                value = call()
+            except ValueError as error:
+                message = str(error)
+                if not np.isfinite(var) and name not in ("distance", "project"):
+                    assert re.search(r"sigma\(t\)\^2 overflows at t=", message), message
+                    continue
+                assert re.search(r"overflows float64 at t=.*beyond \+-1\.8e\+308 in \d+ of 3 rows", message), message
+                assert name in ("log_density", "score") or (name == "denoise" and not bounded), (name, message)
+                row = int(re.search(r"first: row (\d)", message).group(1))
+                xr = _mp_row(x[row])
+                log_slack, score_slack = backward_allowances(m, xr, a_mp, var_mp)
+                if name == "log_density":
+                    upper = log_density_upper_bound(m, xr, a_mp, var_mp)
+                    assert upper - log_slack < -FLOAT_MAX * (1 - BEYOND_SLACK), (case, upper, log_slack)
+                elif name == "score":
+                    lower = score_lower_bound(m, xr, a_mp, var_mp)
+                    assert lower is None or lower + score_slack > FLOAT_MAX * (1 - BEYOND_SLACK), (case, lower)
+                continue
+            assert np.all(np.isfinite(value)), (name, case, value)
+            if name == "log_density":
+                for row in range(3):
+                    xr = _mp_row(x[row])
+                    upper = log_density_upper_bound(m, xr, a_mp, var_mp)
+                    assert value[row] <= upper + backward_allowances(m, xr, a_mp, var_mp)[0], (case, row, value, upper)
+            elif name == "posterior":
+                np.testing.assert_allclose(value.sum(axis=1), 1.0, rtol=0, atol=2 * (m.size + 1) * EPS)
 
 
 @st.composite
@@ -1006,6 +1189,85 @@ def test_subnormal_sigma_is_rejected():
 def test_messages_name_what_arrived(call):
     with pytest.raises(ValueError, match=r", got "):
         call()
+
+
+def test_point_cloud_far_query_at_tiny_time_is_finite():
+    """Issue 11: PointCloud([[0,0],[1,0],[0,1]]).score(1e-12, [[3e7, 3e7]]) was NaN (the sparse path's
+    cut top - 52 rounded to top ~ 1.5e19 and dropped every weight). The query is equidistant from
+    (1, 0) and (0, 1), whose logits tie exactly, so the posterior is (0, 1/2, 1/2): denoise (1/2, 1/2)
+    and score (alpha / 2 - 3e7) / sigma^2 exactly up to a few roundings; log p_t against the 50-digit
+    reference, whose terms (|x|^2 / (2 sigma^2) ~ 4.5e26) have the size of the result (16 eps)."""
+    cloud = CLOUD
+    t = 1e-12
+    x = np.full((1, 2), 3e7)
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    np.testing.assert_allclose(cloud.posterior(t, x), [[0.0, 0.5, 0.5]], rtol=0, atol=4 * EPS)
+    np.testing.assert_allclose(cloud.denoise(t, x), [[0.5, 0.5]], rtol=4 * EPS)
+    np.testing.assert_allclose(cloud.score(t, x), (alpha * 0.5 - x) / var, rtol=8 * EPS)
+    log_p, _ = _cloud_reference(cloud, t, x)
+    np.testing.assert_allclose(cloud.log_density(t, x), log_p, rtol=16 * EPS)
+
+
+def test_point_cloud_far_field_posterior_is_one_hot():
+    """At t = 1e-300 (sigma^2 = 2e-300) the logits differ by ~1e305 or overflow: the posterior is
+    exactly one-hot on the nearest atom, the denoiser that atom (up to the clamped weights, <= N e^-700
+    of a coordinate), and log p_t = log w - |x - alpha x_near|^2 / (2 sigma^2) - log(2 pi sigma^2) is
+    the finite -1.25e298 it is at distance |(0.2, 0.1)| from the origin (50-digit reference), while at
+    |x| = 3.6e7 it is ~ -3e314: a ValueError that names the overflow."""
+    t = 1e-300
+    x = np.array([[0.2, 0.1], [3e7, 2e7], [-1e200, 1e200]])
+    np.testing.assert_array_equal(CLOUD.posterior(t, x), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(CLOUD.denoise(t, x), [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], rtol=0, atol=3e-304)
+    assert np.array_equal(CLOUD.posterior_sample(t, x, np.random.default_rng(0)), [0, 1, 2])
+    log_p, _ = _cloud_reference(CLOUD, t, x[:1])
+    np.testing.assert_allclose(CLOUD.log_density(t, x[:1]), log_p, rtol=16 * EPS)
+    with pytest.raises(ValueError, match=r"log p_t\(x\) overflows float64 at t=1e-300 .* in 2 of 3 rows \(first: row 1"):
+        CLOUD.log_density(t, x)
+    with pytest.raises(ValueError, match=r"the score overflows float64 at t=1e-300 .* in 1 of 3 rows \(first: row 2"):
+        CLOUD.score(t, x)
+
+
+def test_mixture_score_far_from_the_data_where_log_p_overflows():
+    """A line N(0, 1) on the first axis and a point (0, 3), at t = 1 (OU: alpha^2 + sigma^2 = 1):
+    at x = (1e160, 1e150) both components' log-densities are below -1.8e308, yet the line dominates
+    by ~1e320 nats and the score is the line's, (-x_1 / (alpha^2 + sigma^2), -x_2 / sigma^2), finite.
+    log_density raises a ValueError naming the overflow."""
+    mixture = Mixture((Subspace(1, 2), PointCloud([[0.0, 3.0]])))
+    t = 1.0
+    var = float(OU().sigma2(t))
+    x = np.array([[1e160, 1e150], [-1e200, 3e199]])
+    expected = np.column_stack([-x[:, 0] / (float(OU().alpha(t)) ** 2 + var), -x[:, 1] / var])
+    np.testing.assert_allclose(mixture.score(t, x), expected, rtol=8 * EPS)
+    np.testing.assert_allclose(mixture.denoise(t, x), np.column_stack([float(OU().alpha(t)) * x[:, 0], 0 * x[:, 0]]),
+                               rtol=8 * EPS)
+    with pytest.raises(ValueError, match=r"log p_t\(x\) overflows float64 at t=1.0 for OU\(\)"):
+        mixture.log_density(t, x)
+
+
+def test_full_dimensional_subspace_at_tiny_time():
+    """k = d: the normal part is exactly 0. Formed as y - V V^T y it was rounding noise ~eps |y|, which
+    the score divides by sigma^2: |score| ~ 1e10 at t = 2.4e-26 instead of |C^-1 y| ~ 1 (found by the
+    extreme-input property test). Reference: the closed form N(0, alpha^2 C + sigma^2 I) at 40 digits;
+    the score to a few roundings of a 2 x 2 solve (16 eps of |C^-1| |y|, cond(C) < 2 here)."""
+    measure = Subspace(2, 2, cov=[[1.8556165, 0.35147817], [0.35147817, 1.1443835]])
+    t = 2.38e-26
+    x = np.array([[0.25146044, -0.26420973], [1.23830955, -0.10256556]])
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    with mpmath.workdps(40):
+        cov_t = mpmath.matrix(measure.cov.tolist()) * mpmath.mpf(alpha) ** 2 + mpmath.eye(2) * mpmath.mpf(var)
+        expected = np.array([[-float(e) for e in mpmath.lu_solve(cov_t, mpmath.matrix(row.tolist()))] for row in x])
+    np.testing.assert_allclose(measure.score(t, x), expected, rtol=0, atol=16 * EPS * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("measure", [Sphere(2, 4), Subspace(1, 3), PointCloud([[0.0, 0.0, 1.0]]),
+                                     Product((Sphere(1, 2), Sphere(1, 2)))], ids=["sphere", "subspace", "cloud", "torus"])
+def test_distance_and_projection_of_huge_queries(measure):
+    """|x| = 1e200: the squares of the coordinates overflow, the distances (~|x|) do not: they equal
+    math.dist to the projection, to a few ulps, and the projections are finite (regression: inf)."""
+    x = np.array([[1e200, -2e200, 3e199, 1e200][: measure.d]])
+    projected = measure.project(x)
+    assert np.all(np.isfinite(projected))
+    np.testing.assert_allclose(measure.distance(x), [math.dist(x[0], projected[0])], rtol=16 * EPS)
 
 
 # -- the flat torus: area-uniform sampling ----------------------------------------------------------

@@ -402,12 +402,18 @@ def test_denoise_matches_monte_carlo(kappa, t):
 
 
 # -- 5. numerics at the extremes against mpmath ---------------------------------------------------------
-@mpmath.workdps(MP_DIGITS)
-def mp_reference(sphere: Sphere, x: np.ndarray, alpha: float, var: float) -> tuple[float, np.ndarray]:
-    """(log p_t(x), score) at 50 digits from the unsimplified closed forms (module docstring):
-    log p = -(d/2) log(2 pi var) - (|y|^2 + alpha^2 r^2)/(2 var) + log C_p(kappa) - log C_p(|m|) and
-    score = (alpha (c + r A_p(|m|) F m/|m|) - x) / var, with x, alpha, var, c, F exactly the floats
-    (F must be exactly orthonormal, e.g. the default frame) and nu the float direction normalized."""
+def mp_reference(sphere: Sphere, x: np.ndarray, alpha: float, var: float,
+                 digits: int = MP_DIGITS) -> tuple[float, np.ndarray]:
+    """(log p_t(x), score) at ``digits`` digits (50 by default) from the unsimplified closed forms
+    (module docstring): log p = -(d/2) log(2 pi var) - (|y|^2 + alpha^2 r^2)/(2 var) + log C_p(kappa)
+    - log C_p(|m|) and score = (alpha (c + r A_p(|m|) F m/|m|) - x) / var, with x, alpha, var, c, F
+    exactly the floats (F must be exactly orthonormal, e.g. the default frame) and nu the float
+    direction normalized. These forms cancel terms of size ~|m|, so |m| = 1e305 needs ~330 digits."""
+    with mpmath.workdps(digits):
+        return _mp_reference(sphere, x, alpha, var)
+
+
+def _mp_reference(sphere: Sphere, x: np.ndarray, alpha: float, var: float) -> tuple[float, np.ndarray]:
     p, d = sphere.k + 1, sphere.d
     v = mpmath.mpf(p) / 2 - 1
     mpf = mpmath.mpf
@@ -543,6 +549,54 @@ def test_alpha_underflow_gives_the_stationary_gaussian(sphere):
     alpha = float(process.alpha(t))
     np.testing.assert_allclose(sphere.score(t, x, process=process), -x / var, rtol=8 * EPS,
                                atol=alpha * sphere.radius / var)
+
+
+@pytest.mark.parametrize("sphere", [Sphere(1, 2, radius=1e3), Sphere(2, 3, radius=1e3, kappa=7.0, direction=[0.6, 0.8, 0.0]),
+                                    Sphere(2, 4, radius=50.0, kappa=1e3, direction=[0.0, 0.6, 0.8])],
+                         ids=["circle", "vmf", "vmf-concentrated"])
+def test_huge_concentration_matches_mpmath(sphere):
+    """At t = 1e-300 a sphere of radius 50 or 1e3 has b = alpha r |z| / sigma^2 ~ 1e303 to 5e305 on M,
+    where |m| may overflow: the careful path's b/|m|, kappa/b and log b forms (module docstring of
+    theory/measures/sphere.py) against :func:`mp_reference` at 400 digits, within the bounds of
+    :func:`test_extremes_match_mpmath`; the denoiser is on M (A_p = 1 to rounding). Rows: on M at the
+    mode, the antipode and 90 degrees, and sigma outside (the other extreme points overflow)."""
+    t = 1e-300
+    process = OU()
+    alpha, var = float(process.alpha(t)), float(process.sigma2(t))
+    x = extreme_points(sphere, math.sqrt(var))[:4]
+    score = sphere.score(t, x, process=process)
+    log_p = sphere.log_density(t, x, process=process)
+    denoised = sphere.denoise(t, x, process=process)
+    scale = np.linalg.norm(sphere.center) + sphere.radius
+    for i in range(x.shape[0]):
+        ref_log_p, ref_score = mp_reference(sphere, x[i], alpha, var, digits=400)
+        size = np.linalg.norm(x[i]) + scale
+        s_norm = np.linalg.norm(ref_score)
+        assert np.linalg.norm(score[i] - ref_score) <= 4 * EPS * size / var + 1e-13 * s_norm, (i, score[i], ref_score)
+        tol = 4 * EPS * (size * s_norm + abs(ref_log_p) + sphere.d * abs(math.log(var)))
+        assert abs(log_p[i] - ref_log_p) <= tol, (i, log_p[i], ref_log_p, tol)
+        assert abs(np.linalg.norm(denoised[i] - sphere.center) - sphere.radius) <= 8 * EPS * scale
+
+
+def test_near_the_center_at_tiny_variance():
+    """x = c + 1e-200 e_1 at t = 1e-300 (sigma^2 = 2e-300) for a vMF sphere: the fast path's
+    coefficient (alpha r A_p cos / sigma^2) / |z| overflowed although the score, ~alpha r A_p(|m|) m/|m|
+    / sigma^2 ~ 5e299, does not; the careful path forms it with z/|z| first. Against
+    :func:`mp_reference` at 50 digits within the extremes' bounds, and at 1e-300 from the center."""
+    sphere = Sphere(2, 4, kappa=5.0, direction=[0.6, 0.8, 0.0])
+    process = OU()
+    for t in (1e-300, 1e-100):
+        alpha, var = float(process.alpha(t)), float(process.sigma2(t))
+        x = np.array([[1e-200, 0.0, 0.0, 0.0], [1e-300, 0.0, 0.0, 0.0], [0.0, 0.0, 1e-250, 1e-160]])
+        score = sphere.score(t, x, process=process)
+        log_p = sphere.log_density(t, x, process=process)
+        for i in range(x.shape[0]):
+            ref_log_p, ref_score = mp_reference(sphere, x[i], alpha, var)
+            size = np.linalg.norm(x[i]) + sphere.radius
+            s_norm = math.hypot(*ref_score)  # no overflow of the squares
+            assert math.hypot(*(score[i] - ref_score)) <= 4 * EPS * size / var + 1e-13 * s_norm, (t, i, score[i], ref_score)
+            tol = 4 * EPS * (size * s_norm + abs(ref_log_p) + sphere.d * abs(math.log(var)))
+            assert abs(log_p[i] - ref_log_p) <= tol, (t, i, log_p[i], ref_log_p, tol)
 
 
 # -- 6. sampling ------------------------------------------------------------------------------------

@@ -72,8 +72,14 @@ class Subspace(Measure):
             object.__setattr__(self, name, value)
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tangent coordinates w = V^T y, shape (n, k), and normal part r = y - V w, shape (n, d)."""
+        """Tangent coordinates w = V^T y, shape (n, k), and normal part r = y - V w, shape (n, d).
+
+        For k = d the normal part is exactly 0 (formed as y - V w it would be rounding noise
+        ~eps |y|, which the score divides by sigma^2: 1e10 at t = 1e-26 instead of 0).
+        """
         w = y @ self._frame
+        if self.k == self.d:
+            return w, np.zeros_like(y)
         return w, y - w @ self._frame.T
 
     def _sample(self, n, rng):
