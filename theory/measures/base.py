@@ -82,11 +82,11 @@ def scaling_exponents(x: np.ndarray, extent: float, var: float) -> np.ndarray:
 
 
 def _nonfinite_rows(value: np.ndarray) -> np.ndarray:
-    """Indices of the rows (first axis) of ``value`` with a NaN or inf entry; a cheap sum first."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(value)):
-            return np.empty(0, dtype=np.intp)
+    """Indices of the rows (first axis) of ``value`` with a NaN or inf entry (one pass when there
+    are none)."""
     bad = ~np.isfinite(value)
+    if not bad.any():
+        return np.empty(0, dtype=np.intp)
     if bad.ndim > 1:
         bad = bad.reshape(bad.shape[0], -1).any(axis=1)
     return np.flatnonzero(bad)
