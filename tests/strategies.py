@@ -17,7 +17,10 @@ Every strategy here is bounded so that one example costs well under 50 ms:
   point, maybe a sphere);
 - query points on, near and far from M: on = ``M.project`` of a Gaussian vector, near = on + a
   normal offset of 0.1 to 5 sigma(t), far = a random direction times a radius log-uniform in
-  [10, 1e3].
+  [10, 1e3];
+- extreme inputs (``extreme_cases``): t log-uniform on [1e-300, 1e3] (sigma(t)^2 from ~1e-303, still
+  a normal float64, to VE's overflow) and queries on M, off M by 1e-300 to 1e300, or at radius
+  1e-300 to 1e300.
 
 Random matrices are drawn by NumPy from a Hypothesis-drawn seed, so examples stay reproducible
 (and derandomized under the ``ci`` profile) while staying cheap to generate.
@@ -257,6 +260,34 @@ def query_points(draw, measure: Measure, sigma: float, *, far_max: float = R_FAR
     return np.concatenate(rows), tuple(labels)
 
 
+# Extreme inputs (issue 11): the time range where sigma(t)^2 goes from about 1e-303 (OU, VP, VE at
+# t = 1e-300; still a normal float64) to beyond float64 (VE near t = 1e3), and offsets and radii of
+# queries across the whole exponent range that leaves room for the measures' own O(1) scales.
+T_EXTREME_MIN, T_EXTREME_MAX = 1e-300, 1e3
+R_EXTREME_MIN, R_EXTREME_MAX = 1e-300, 1e300
+
+
+@st.composite
+def extreme_points(draw, measure: Measure) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Rows on M, off M and far: (x of shape (3, d), their kinds).
+
+    on: M.project of a Gaussian vector (scale 2); off: on + c n, n a unit normal direction (as in
+    ``query_points``), c log-uniform in [1e-300, 1e300]; far: a uniform direction times a radius
+    log-uniform in [1e-300, 1e300] (tiny radii put it next to the origin).
+    """
+    rng = np.random.default_rng(draw(seeds))
+    d = measure.d
+    on = measure.project(COORD_MAX * rng.standard_normal((1, d)))
+    v = rng.standard_normal((1, d))
+    n = measure.normal_part(on, v)
+    if not np.linalg.norm(n) > 1e-3 * np.linalg.norm(v):
+        n = v
+    off = on + draw(log_uniform(R_EXTREME_MIN, R_EXTREME_MAX)) * n / np.linalg.norm(n)
+    u = rng.standard_normal((1, d))
+    far = draw(log_uniform(R_EXTREME_MIN, R_EXTREME_MAX)) * u / np.linalg.norm(u)
+    return np.concatenate([on, off, far]), ("on", "off", "far")
+
+
 # -- bundles ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -285,4 +316,14 @@ def cases(draw, *, d: int | None = None, max_d: int = D_MAX, t_min: float = T_MI
     process = draw(processes())
     t = draw(times(t_min, t_max))
     x, kinds = draw(query_points(measure, float(process.sigma(t)), far_max=far_max))
+    return Case(measure, process, t, x, kinds)
+
+
+@st.composite
+def extreme_cases(draw, *, max_d: int = D_MAX, families: tuple[str, ...] = FAMILIES) -> Case:
+    """A measure (every family), a process, t log-uniform in [1e-300, 1e3] and ``extreme_points``."""
+    measure = draw(measures(max_d=max_d, families=families))
+    process = draw(processes())
+    t = draw(times(T_EXTREME_MIN, T_EXTREME_MAX))
+    x, kinds = draw(extreme_points(measure))
     return Case(measure, process, t, x, kinds)

@@ -12,11 +12,20 @@ implement the private methods ``_log_density``, ``_denoise``, ``_sample``, ``_di
 
 A measure depends on the process only through (alpha(t), sigma(t)^2), so the private methods take
 those two numbers instead of a process and a time.
+
+Extreme inputs (t down to the time where sigma(t)^2 is the smallest normal float64, |x| up to
+1e300). The private methods return the exact value to rounding wherever it is representable, and
++-inf where it is not (log p_t below -1.8e308, a score or denoiser beyond 1.8e308); they never
+return NaN. The public methods then raise a ValueError that names the overflow instead of
+returning a non-finite value. Where log p_t itself overflows, ``_log_density_scaled`` gives
+4^-k log p_t for a per-row integer k: a mixture needs those to weigh its components far from
+the data, where each component's log-density is beyond float64 but their differences are not.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 
 import numpy as np
 
@@ -25,10 +34,62 @@ from theory.processes import OU, ForwardProcess, check_process
 
 _DEFAULT_PROCESS = OU()
 
-# Smallest kernel variance accepted: sqrt of the smallest normal float64 (1.5e-154). Below it,
-# |x| / sigma^2 overflows for |x| of order 1e154 and subnormal variances lose all precision
-# (t = 1e-310 gives a subnormal sigma^2 that is still > 0).
-MIN_VARIANCE = float(np.sqrt(np.finfo(np.float64).tiny))
+# Smallest kernel variance accepted: the smallest normal float64 (2.2e-308). Below it sigma^2 is
+# subnormal and has lost relative precision (t = 1e-310 under OU gives 2e-310, known to ~1e-14
+# relative only; at 1e-320 to ~1e-4), so no result computed from it could be trusted.
+MIN_VARIANCE = float(np.finfo(np.float64).tiny)
+# Sums of squares in [_SQUARE_MIN, _SQUARE_MAX] are accurate to a few ulps (no square of a single
+# entry overflowed or lost more than eps of the sum to underflow); outside, norms are rescaled.
+_SQUARE_MIN = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
+_SQUARE_MAX = float(np.finfo(np.float64).max / 8.0)
+# Largest finite float64: a result beyond it overflows.
+FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def row_norms(v: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row, sqrt(sum_j v_ij^2), shape (n,) for v of shape (n, m), without
+    overflow or underflow of the squares (finite whenever the norm is representable).
+
+    One pass where the sum of squares is safe (the common case); other rows are divided by their
+    largest |v_ij| first, as LAPACK's dnrm2 does.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        squares = np.einsum("ij,ij->i", v, v)
+    out = np.sqrt(squares)
+    unsafe = ~((squares >= _SQUARE_MIN) & (squares <= _SQUARE_MAX))
+    if unsafe.any():
+        rows = np.flatnonzero(unsafe)
+        part = v[rows]
+        scale = np.abs(part).max(axis=1)
+        scale[scale == 0.0] = 1.0
+        part = part / scale[:, None]
+        with np.errstate(over="ignore"):
+            out[rows] = scale * np.sqrt(np.einsum("ij,ij->i", part, part))
+    return out
+
+
+def log_normalization(d: int, var: float) -> float:
+    """(d/2) log(2 pi var), the Gaussian kernel's log-normalizer, without overflow of 2 pi var."""
+    return 0.5 * d * (math.log(2.0 * math.pi) + math.log(var))
+
+
+def scaling_exponents(x: np.ndarray, extent: float, var: float) -> np.ndarray:
+    """k (n,) with 2^k >= (|x| + extent) / sigma >= 2^(k-1), at least 0: the exponents for which
+    ``_log_density_scaled`` keeps -|x - alpha x_0|^2 / (2 sigma^2) 4^-k of order one."""
+    with np.errstate(divide="ignore"):
+        log2 = np.log2(row_norms(x) + extent) - 0.5 * math.log2(var)
+    return np.maximum(np.ceil(np.nan_to_num(log2, neginf=0.0)), 0.0).astype(np.int64)
+
+
+def _nonfinite_rows(value: np.ndarray) -> np.ndarray:
+    """Indices of the rows (first axis) of ``value`` with a NaN or inf entry (one pass when there
+    are none)."""
+    bad = ~np.isfinite(value)
+    if not bad.any():
+        return np.empty(0, dtype=np.intp)
+    if bad.ndim > 1:
+        bad = bad.reshape(bad.shape[0], -1).any(axis=1)
+    return np.flatnonzero(bad)
 
 
 class Measure(abc.ABC):
@@ -61,6 +122,20 @@ class Measure(abc.ABC):
         """E[X_0 | X_t = x] for the kernel N(alpha x0, var I), shape (n, d)."""
 
     @abc.abstractmethod
+    def _log_density_scaled(self, x: np.ndarray, alpha: float, var: float, k: np.ndarray) -> np.ndarray:
+        """4^-k log p_t(x) for integer exponents k >= 0 of shape (n,), shape (n,), computed so that
+        nothing overflows unless 4^-k log p_t does (each length is scaled by 2^-k before it is
+        squared). With k = 0 it is the careful evaluation of log p_t that ``_log_density`` falls
+        back to where its fast path overflows."""
+
+    @property
+    def _extent(self) -> float:
+        """A length scale of the support (e.g. its radius about the origin): sizes the exponents of
+        ``_log_density_scaled``; any value within a few orders of magnitude serves."""
+        mean, cov = self.moments()
+        return float(np.linalg.norm(mean) + math.sqrt(max(float(np.trace(cov)), 0.0)))
+
+    @abc.abstractmethod
     def _tangent(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Orthogonal projection of v[i] onto the tangent space of M at project(x)[i], shape (n, d).
 
@@ -83,11 +158,17 @@ class Measure(abc.ABC):
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         """Euclidean distance to the support M (SPEC section 4). x : (n, d) -> (n,)."""
-        return self._distance(_validate.points(x, self.d))
+        x = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._distance(x)
+        return _checked(out, "the distance to M", x, None)
 
     def project(self, x: np.ndarray) -> np.ndarray:
         """A nearest point of M (ties broken deterministically). x : (n, d) -> (n, d)."""
-        return self._project(_validate.points(x, self.d))
+        x = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._project(x)
+        return _checked(out, "the projection on M", x, None)
 
     def normal_part(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """v minus its projection on the tangent space of M at project(x): the normal component.
@@ -113,23 +194,59 @@ class Measure(abc.ABC):
             raise ValueError(f"sigma(t)^2 overflows at t={t!r} for {process!r}; use a smaller t")
         if not var >= MIN_VARIANCE:
             raise ValueError(f"sigma(t)^2 = {var:.3g} at t={t!r} for {process!r} is below {MIN_VARIANCE:.3g}, "
-                             f"where x / sigma^2 would overflow; use a larger t")
+                             f"the smallest normal float64, where it has lost its precision; use a larger t")
         return alpha, var
 
     def log_density(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
-        """log p_t(x), p_t(x) = E_mu[N(x; alpha(t) X_0, sigma(t)^2 I)]. t > 0, x : (n, d) -> (n,)."""
+        """log p_t(x), p_t(x) = E_mu[N(x; alpha(t) X_0, sigma(t)^2 I)]. t > 0, x : (n, d) -> (n,).
+
+        Raises ValueError where log p_t(x) is below -1.8e308 (not representable in float64).
+        """
         alpha, var = self._kernel(t, process)
-        return self._log_density(_validate.points(x, self.d), alpha, var)
+        x = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._log_density(x, alpha, var)
+        return _checked(out, "log p_t(x)", x, (t, process, var))
 
     def score(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
-        """grad_x log p_t(x) = (alpha(t) E[X_0 | X_t = x] - x) / sigma(t)^2. x : (n, d) -> (n, d)."""
+        """grad_x log p_t(x) = (alpha(t) E[X_0 | X_t = x] - x) / sigma(t)^2. x : (n, d) -> (n, d).
+
+        Raises ValueError where the score is beyond 1.8e308 (not representable in float64).
+        """
         alpha, var = self._kernel(t, process)
-        return self._score(_validate.points(x, self.d), alpha, var)
+        x = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._score(x, alpha, var)
+        return _checked(out, "the score", x, (t, process, var))
 
     def denoise(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
-        """E[X_0 | X_t = x] (Tweedie's denoiser). x : (n, d) -> (n, d)."""
+        """E[X_0 | X_t = x] (Tweedie's denoiser). x : (n, d) -> (n, d).
+
+        Raises ValueError where the denoiser is beyond 1.8e308 (not representable in float64).
+        """
         alpha, var = self._kernel(t, process)
-        return self._denoise(_validate.points(x, self.d), alpha, var)
+        x = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._denoise(x, alpha, var)
+        return _checked(out, "the denoiser", x, (t, process, var))
+
+
+def _checked(value: np.ndarray, quantity: str, x: np.ndarray, kernel: tuple | None) -> np.ndarray:
+    """``value`` if it is finite; else a ValueError naming the quantity, the rows and the inputs.
+
+    The private methods return +-inf only where the true value is beyond float64's range (see the
+    module docstring), so the message says that it overflows.
+    """
+    bad = _nonfinite_rows(value)
+    if not bad.size:
+        return value
+    first = int(bad[0])
+    where = "" if kernel is None else (f" at t={kernel[0]!r} for {kernel[1]!r} "
+                                       f"(sigma(t)^2 = {kernel[2]:.3g})")
+    raise ValueError(
+        f"{quantity} overflows float64{where}: it is beyond +-{FLOAT_MAX:.3g} in {bad.size} of "
+        f"{x.shape[0]} rows (first: row {first}, |x| = {float(row_norms(x[first:first + 1])[0]):.3g})"
+    )
 
 
 def check_measure(measure: object, name: str = "measure") -> Measure:

@@ -7,6 +7,12 @@ mu = sum_j w_j mu_j. With responsibilities r_j(x) = softmax_j(log w_j + log p_t^
 
 The support is the union of the components' supports: its dimension k is the largest of theirs,
 the distance to it the smallest of the distances, and a projection is the nearest component's.
+
+Far from the data every log p_t^(j)(x) may be below -1.8e308 (-inf in float64) while their
+differences, and so the responsibilities and the score, are not. There the responsibilities come
+from 4^-k log p_t^(j) (``_log_density_scaled``, k from |x| / sigma): r = softmax_j(4^k (log w_j 4^-k +
+4^-k log p_t^(j))), which is one-hot unless the components tie to rounding. A component's score and
+denoiser are evaluated only on the rows where its responsibility is positive.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from theory import _validate
-from theory.measures.base import Measure, check_measures
+from theory.measures.base import Measure, check_measures, scaling_exponents
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,21 +92,66 @@ class Mixture(Measure):
         second = np.einsum("j,jab->ab", self.weights, covs + np.einsum("ja,jb->jab", means, means))
         return mean, second - np.outer(mean, mean)
 
+    @property
+    def _extent(self) -> float:
+        return max(c._extent for c in self.components)
+
     def _log_joint(self, x, alpha, var) -> np.ndarray:
-        """log w_j + log p_t^(j)(x), shape (m, n)."""
+        """log w_j + log p_t^(j)(x), shape (m, n) (-inf where log p_t^(j) is below -1.8e308)."""
         return np.log(self.weights)[:, None] + np.stack([c._log_density(x, alpha, var) for c in self.components])
 
+    def _log_joint_scaled(self, x, alpha, var, k) -> np.ndarray:
+        """4^-k (log w_j + log p_t^(j)(x)), shape (m, n)."""
+        return np.stack([np.ldexp(np.log(wj), -2 * k) + c._log_density_scaled(x, alpha, var, k)
+                         for wj, c in zip(self.weights, self.components)])
+
+    def _far_rows_joint(self, x, alpha, var, rows) -> tuple[np.ndarray, np.ndarray]:
+        """(k, 4^-k log joint) for the given rows, with k raised (by 64 at a time) until every scaled
+        log joint is finite: the exponents of ``scaling_exponents`` suffice unless a component's
+        support reaches far beyond its ``_extent``."""
+        xr = x[rows]
+        k = scaling_exponents(xr, self._extent, var)
+        joint = self._log_joint_scaled(xr, alpha, var, k)
+        while not np.isfinite(joint).all():
+            k = k + np.where(np.isfinite(joint).all(axis=0), 0, 64)
+            joint = self._log_joint_scaled(xr, alpha, var, k)
+        return k, joint
+
     def _responsibilities(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
-        """Posterior component probabilities r_j(x), shape (m, n), by a log-sum-exp softmax."""
-        return softmax(self._log_joint(x, alpha, var), axis=0)
+        """Posterior component probabilities r_j(x), shape (m, n), by a log-sum-exp softmax (of the
+        scaled log joints, see the module docstring, where every log joint is -inf)."""
+        joint = self._log_joint(x, alpha, var)
+        far = ~np.isfinite(joint.max(axis=0))
+        if far.any():
+            rows = np.flatnonzero(far)
+            k, scaled = self._far_rows_joint(x, alpha, var, rows)
+            joint[:, rows] = np.ldexp(scaled - scaled.max(axis=0), 2 * k)  # <= 0, -inf where negligible
+        return softmax(joint, axis=0)
 
     def _log_density(self, x, alpha, var):
         return logsumexp(self._log_joint(x, alpha, var), axis=0)
 
-    def _score(self, x, alpha, var):
+    def _log_density_scaled(self, x, alpha, var, k):
+        """4^-k log p_t = max_j J_j + 4^-k log sum_j exp(4^k (J_j - max_j J_j)), J_j = 4^-k log(w_j p_t^(j))."""
+        joint = self._log_joint_scaled(x, alpha, var, k)
+        top = joint.max(axis=0)
+        rest = np.log(np.exp(np.ldexp(joint - top, 2 * k)).sum(axis=0))
+        return top + np.ldexp(rest, -2 * k)
+
+    def _weighted(self, method: str, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
+        """sum_j r_j(x) (component j's ``method``), each component evaluated where r_j > 0 only."""
         r = self._responsibilities(x, alpha, var)
-        return sum(rj[:, None] * c._score(x, alpha, var) for rj, c in zip(r, self.components))
+        out = np.zeros_like(x)
+        for rj, c in zip(r, self.components):
+            rows = np.flatnonzero(rj > 0.0)
+            if rows.size == x.shape[0]:
+                out += rj[:, None] * getattr(c, method)(x, alpha, var)
+            elif rows.size:
+                out[rows] += rj[rows, None] * getattr(c, method)(x[rows], alpha, var)
+        return out
+
+    def _score(self, x, alpha, var):
+        return self._weighted("_score", x, alpha, var)
 
     def _denoise(self, x, alpha, var):
-        r = self._responsibilities(x, alpha, var)
-        return sum(rj[:, None] * c._denoise(x, alpha, var) for rj, c in zip(r, self.components))
+        return self._weighted("_denoise", x, alpha, var)

@@ -16,10 +16,17 @@ before the exp by one of three paths (see ``PointCloud._weight_sums``):
 - sparse, near t = 0: the posterior sits on a few atoms; only the weights within
   e^-(SPARSE_TAIL + log N) of a row's largest are formed and summed, with scipy.sparse.
 - dense otherwise: log-sum-exp, shifting each row by its maximum.
+- extreme: rows whose logits could exceed LOGIT_LIMIT (far from the data or at sigma^2 near the
+  smallest normal float64, where alpha x / sigma^2 overflows). The logits are formed in units of
+  sigma^2 (var (logit_i - logit_ref), which stays finite), shifted by their maximum and only then
+  divided by sigma^2 (the differences may round to -inf: weight 0), and the log-scale is the
+  logit of the top atom itself, log w_top - (|x - alpha x_top| / sqrt(2 sigma^2))^2, with an
+  overflow-free norm. Far from the data the posterior is thus one-hot on the nearest atom and log p
+  the large negative number it is; where that number is below -1.8e308 it is -inf (see base.py).
 
-:meth:`PointCloud.posterior` and :meth:`PointCloud.posterior_sample` always use the dense path.
-Queries are processed in row blocks so that the (n, N) logit matrix never exceeds
-``BLOCK_ELEMENTS`` entries.
+:meth:`PointCloud.posterior` and :meth:`PointCloud.posterior_sample` use the dense path (the
+extreme one where it applies). Queries are processed in row blocks so that the (n, N) logit matrix
+never exceeds ``BLOCK_ELEMENTS`` entries.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.measures.base import _DEFAULT_PROCESS, Measure, _checked, log_normalization, row_norms
 from theory.processes import ForwardProcess
 
 # Largest (rows x points) logit block held in memory at once: 2^22 - 2^16 float64 = 31.5 MiB. Each
@@ -65,6 +72,12 @@ _EPS = float(np.finfo(np.float64).eps)
 # sparse path the cheaper one with a margin.
 SPARSE_TAIL = 50.0
 SPARSE_DENSITY = 1.0 / 32.0
+# Rows whose logits relative to the reference atom may exceed this in magnitude (a bound from |x|,
+# the points' spread and the weights) take the extreme path: beyond it alpha x / sigma^2, the
+# logits or their products could overflow. 1e300 leaves the (d + 3)-term sums a factor 1e8 of room.
+LOGIT_LIMIT = 1e300
+# Row paths of _weight_sums.
+_FAST, _NORMAL, _EXTREME = 0, 1, 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +109,7 @@ class PointCloud(Measure):
     _log_w_min: float = field(init=False, repr=False)
     # Largest logit_i - logit_ref for which N max(1, |x|_inf) exp(logit_i - logit_ref) <= e^700.
     _headroom: float = field(init=False, repr=False)
+    _max_norm: float = field(init=False, repr=False)  # max_i |x_i|
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.points)
@@ -136,6 +150,7 @@ class PointCloud(Measure):
             "_log_w_max": float(log_w.max()),
             "_log_w_min": float(log_w.min()),
             "_headroom": 700.0 - float(np.log(pts.shape[0])) - float(np.log(max(1.0, np.abs(pts).max()))),
+            "_max_norm": float(row_norms(pts).max()),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -153,6 +168,10 @@ class PointCloud(Measure):
         """Number of support points N."""
         return int(self.points.shape[0])
 
+    @property
+    def _extent(self) -> float:
+        return self._max_norm
+
     def _rows_per_block(self, n: int) -> int:
         """Rows per block for n queries: at most BLOCK_ELEMENTS / N, and equal blocks (a short last
         block runs the products less efficiently: about 4% of W2's score)."""
@@ -169,7 +188,9 @@ class PointCloud(Measure):
         directly as |x - x_i| so it has no cancellation error.
         """
         x = _validate.points(x, self.d)
-        return self._nearest(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            index, dist = self._nearest(x)
+        return index, _checked(dist, "the distance to the nearest point", x, None)
 
     def _nearest(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = x.shape[0]
@@ -181,7 +202,7 @@ class PointCloud(Measure):
             gram = block @ self.points.T
             np.subtract(self._half_sq_norms, gram, out=gram)
             index[start:start + step] = np.argmin(gram, axis=1)
-        dist = np.linalg.norm(x - self.points[index], axis=1)
+        dist = row_norms(x - self.points[index])
         return index, dist
 
     def _distance(self, x):
@@ -221,22 +242,30 @@ class PointCloud(Measure):
         """Yield (rows, weights) over row blocks of x: unnormalized posterior weights, shape (m, N).
 
         weights[j, i] = exp(max(z_ji - max_i z_ji, EXP_FLOOR)) with z_ji = logit_i(x_j) - logit_ref(x_j)
-        (see :meth:`_logits`). The max, shift and exp run over sub-blocks small enough to stay in
-        cache. ``weights`` is a reused buffer. ``exact_zeros``: report the weights clamped at EXP_FLOOR
-        (they stand for weights that underflow) as 0, for callers that expose probabilities or draw
-        from them.
+        (see :meth:`_logits`; rows of the extreme path form the same differences in units of var,
+        see :meth:`_extreme_weights`). The max, shift and exp run over sub-blocks small enough to stay
+        in cache. ``weights`` is a reused buffer; ``rows`` a slice or an index array into x.
+        ``exact_zeros``: report the weights clamped at EXP_FLOOR (they stand for weights that
+        underflow) as 0, for callers that expose probabilities or draw from them.
         """
         n = x.shape[0]
         step = self._rows_per_block(n)
         sub = max(1, SOFTMAX_ELEMENTS // self.size)
         buffer = np.empty((min(step, n), self.size))
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
-            weights = self._logits(x[rows], alpha, var, out=buffer[:rows.stop - rows.start])
-            self._dense_softmax(weights, sub)
-            if exact_zeros:
-                weights[weights <= _EXP_FLOOR_VALUE] = 0.0
-            yield rows, weights
+        path = np.where(self._extreme_rows(x, alpha, var), _EXTREME, _NORMAL)
+        for group, group_path in _row_groups(path):
+            xg = x[group]
+            for start in range(0, xg.shape[0], step):
+                block = slice(start, min(start + step, xg.shape[0]))
+                out = buffer[:block.stop - block.start]
+                if group_path == _EXTREME:
+                    weights = self._extreme_weights(xg[block], alpha, var, out=out)[1]
+                else:
+                    weights = self._logits(xg[block], alpha, var, out=out)
+                    self._dense_softmax(weights, sub)
+                if exact_zeros:
+                    weights[weights <= _EXP_FLOOR_VALUE] = 0.0
+                yield _compose(group, block), weights
 
     def _logits(self, x: np.ndarray, alpha: float, var: float, *, out: np.ndarray,
                 shift: np.ndarray | None = None) -> np.ndarray:
@@ -249,6 +278,45 @@ class PointCloud(Measure):
         keeps the terms of the products small. Without a shift, z[j, ref] = 0 exactly.
         """
         return np.matmul(self._queries(x, alpha, var, shift), self._atoms.T, out=out)
+
+    def _extreme_rows(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
+        """Rows that take the extreme path, shape (n,) bool: those where the bound
+        alpha/var |x| max|x_i - x_ref| + alpha^2/var max|(|x_i|^2 - |x_ref|^2)| / 2 + max|log w_i - log w_ref|
+        on |logit_i - logit_ref| exceeds LOGIT_LIMIT (or overflows)."""
+        bound = (alpha / var) * row_norms(x) * self._ref_reach
+        bound += (alpha * alpha / var) * self._half_sq_reach + self._log_w_reach
+        return ~(bound <= LOGIT_LIMIT)
+
+    def _extreme_weights(self, x: np.ndarray, alpha: float, var: float, *, out: np.ndarray):
+        """The extreme path's weights: (top (m,), weights (m, N) written to ``out``).
+
+        q_i = var (logit_i - logit_ref) = alpha x . (x_i - x_ref) + var (log w_i - log w_ref)
+        - alpha^2 (|x_i|^2 - |x_ref|^2) / 2 by the product of :meth:`_logits` with the query scaled
+        by var (finite where the logits are not); weights_i = exp(max((q_i - q_top) / var, EXP_FLOOR)),
+        top = argmax_i q_i the index of the atom with the largest logit (its weight is 1).
+        """
+        m, d = x.shape
+        query = np.empty((m, d + 3))
+        np.multiply(x, alpha, out=query[:, :d])
+        query[:, d] = var
+        query[:, d + 1] = -alpha * alpha
+        query[:, d + 2] = 0.0
+        q = np.matmul(query, self._atoms.T, out=out)
+        top = np.argmax(q, axis=1)
+        q -= q[np.arange(m), top][:, None]
+        q *= 1.0 / var  # <= 0; rounds to -inf where the weight is 0 anyway
+        np.maximum(q, EXP_FLOOR, out=q)
+        np.exp(q, out=q)
+        return top, q
+
+    def _top_logit_scaled(self, x: np.ndarray, top: np.ndarray, alpha: float, var: float,
+                          k: np.ndarray | int = 0) -> np.ndarray:
+        """4^-k logit_top = 4^-k log w_top - (2^-k |x - alpha x_top| / sqrt(2 var))^2, shape (m,), with an
+        overflow-free norm (-inf where even the scaled square overflows)."""
+        k = np.asarray(k)
+        gap = row_norms(x - alpha * self.points[top])
+        gap = np.ldexp(gap, -k) * np.sqrt(0.5 / var)
+        return np.ldexp(np.log(self.weights[top]), -2 * k) - gap * gap
 
     @staticmethod
     def _dense_softmax(z: np.ndarray, sub: int, top: np.ndarray | None = None) -> None:
@@ -320,22 +388,31 @@ class PointCloud(Measure):
           SPARSE_TAIL + log N of their row's largest): only those weights are formed and summed
           (scipy.sparse); the dropped ones add up to at most exp(-SPARSE_TAIL) of the largest.
         - dense: the shifted, clamped softmax of :meth:`_dense_softmax`.
+        - extreme (rows of :meth:`_extreme_rows`): :meth:`_extreme_weights`, with log_scale the top
+          atom's own logit (-inf where it is below -1.8e308).
         """
         n, d = x.shape
         log_scale, shift, fast = self._fast_shift(x, alpha, var)
+        path = np.where(fast, _FAST, _NORMAL)
+        extreme = self._extreme_rows(x, alpha, var)
+        if extreme.any():
+            path[extreme] = _EXTREME
         sums = np.empty((n, d + 1)) if first_moment else np.empty(n)
         step = self._rows_per_block(n)
         buffer = np.empty((min(step, n), self.size))
         moment_t = np.empty((d + 1, min(step, n))) if first_moment else None
-        for group, is_fast in _row_groups(fast):
+        for group, group_path in _row_groups(path):
             xg = x[group]
             for start in range(0, xg.shape[0], step):
                 block = slice(start, min(start + step, xg.shape[0]))
                 m = block.stop - block.start
                 out_rows = _compose(group, block)
-                if is_fast:
+                if group_path == _FAST:
                     z = self._logits(xg[block], alpha, var, out=buffer[:m], shift=shift[out_rows])
                     np.exp(z, out=z)
+                elif group_path == _EXTREME:
+                    top, z = self._extreme_weights(xg[block], alpha, var, out=buffer[:m])
+                    log_scale[out_rows] = self._top_logit_scaled(xg[block], top, alpha, var)
                 else:
                     z = self._logits(xg[block], alpha, var, out=buffer[:m])
                     top = z.max(axis=1)
@@ -358,7 +435,9 @@ class PointCloud(Measure):
         the block's rows of ``sums`` and returns True, or returns False without writing anything if
         more than SPARSE_DENSITY of the weights would be kept."""
         m, size = z.shape
-        cut = top - (SPARSE_TAIL + np.log(size))
+        # Where |top| > 2^53 (SPARSE_TAIL + log N) the subtraction rounds to top itself; the largest
+        # weight must be kept all the same.
+        cut = np.minimum(top - (SPARSE_TAIL + np.log(size)), np.nextafter(top, -np.inf))
         keep = np.flatnonzero(z > cut[:, None])
         if keep.size > SPARSE_DENSITY * z.size:
             return False
@@ -374,7 +453,24 @@ class PointCloud(Measure):
 
     def _log_density(self, x, alpha, var):
         log_scale, total = self._weight_sums(x, alpha, var, first_moment=False)
-        return log_scale + np.log(total) - 0.5 * self.d * np.log(2.0 * np.pi * var)
+        out = log_scale + np.log(total) - log_normalization(self.d, var)
+        bad = ~np.isfinite(out)
+        if bad.any():  # |x - alpha x_ref|^2 overflowed in log_scale: the careful evaluation
+            rows = np.flatnonzero(bad)
+            out[rows] = self._log_density_scaled(x[rows], alpha, var, np.zeros(rows.size, dtype=np.int64))
+        return out
+
+    def _log_density_scaled(self, x, alpha, var, k):
+        """4^-k [logit_top + log sum_i exp(logit_i - logit_top) - (d/2) log(2 pi var)] by the extreme path."""
+        log_p = np.empty(x.shape[0])
+        step = self._rows_per_block(x.shape[0])
+        buffer = np.empty((min(step, x.shape[0]), self.size))
+        for start in range(0, x.shape[0], step):
+            rows = slice(start, min(start + step, x.shape[0]))
+            top, weights = self._extreme_weights(x[rows], alpha, var, out=buffer[:rows.stop - rows.start])
+            rest = np.log(weights.sum(axis=1)) - log_normalization(self.d, var)
+            log_p[rows] = self._top_logit_scaled(x[rows], top, alpha, var, k[rows]) + np.ldexp(rest, -2 * k[rows])
+        return log_p
 
     def _denoise(self, x, alpha, var):
         d = self.d
@@ -389,9 +485,10 @@ class PointCloud(Measure):
         alpha, var = self._kernel(t, process)
         x = _validate.points(x, self.d)
         out = np.empty((x.shape[0], self.size))
-        for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
-            out[rows] = weights / weights.sum(axis=1, keepdims=True)
-        return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
+                out[rows] = weights / weights.sum(axis=1, keepdims=True)
+        return _checked(out, "the posterior", x, (t, process, var))
 
     def posterior_sample(self, t: float, x: np.ndarray, rng: np.random.Generator, *,
                          process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
@@ -405,22 +502,27 @@ class PointCloud(Measure):
         x = _validate.points(x, self.d)
         rng = _validate.generator(rng)
         index = np.empty(x.shape[0], dtype=np.intp)
-        for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
-            cdf = np.cumsum(weights, axis=1, out=weights)
-            u = rng.random(cdf.shape[0]) * cdf[:, -1]
-            # first i with cdf_i > u; u < cdf[-1] unless u rounds up to it, hence the cap.
-            index[rows] = np.minimum(np.count_nonzero(cdf <= u[:, None], axis=1), self.size - 1)
+        uniforms = rng.random(x.shape[0])  # one per row, in row order, whatever the blocks
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
+                cdf = np.cumsum(weights, axis=1, out=weights)
+                u = uniforms[rows] * cdf[:, -1]
+                # first i with cdf_i > u; u < cdf[-1] unless u rounds up to it, hence the cap.
+                index[rows] = np.minimum(np.count_nonzero(cdf <= u[:, None], axis=1), self.size - 1)
         return index
 
 
-def _row_groups(fast: np.ndarray):
-    """Yield (rows, is_fast) for the fast and the other rows of a boolean mask: slice(None) when all
+def _row_groups(path: np.ndarray):
+    """Yield (rows, path) for each path value present in ``path`` (shape (n,)): slice(None) when all
     rows agree (no gather), else index arrays."""
-    if fast.all() or not fast.any():
-        yield slice(None), bool(fast.all())
+    first = path[0] if path.size else _NORMAL
+    if path.size == 0 or (path == first).all():
+        yield slice(None), int(first)
         return
-    yield np.flatnonzero(fast), True
-    yield np.flatnonzero(~fast), False
+    for value in (_FAST, _NORMAL, _EXTREME):
+        rows = np.flatnonzero(path == value)
+        if rows.size:
+            yield rows, value
 
 
 def _compose(group, block: slice):

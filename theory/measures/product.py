@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg import block_diag
 
 from theory import _validate
-from theory.measures.base import Measure, check_measures
+from theory.measures.base import Measure, check_measures, row_norms
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,8 +66,7 @@ class Product(Measure):
 
     def _distance(self, x):
         z = self._to_blocks(x)
-        squares = [f._distance(z[:, part]) ** 2 for f, part in zip(self.factors, self._slices)]
-        return np.sqrt(np.sum(squares, axis=0))
+        return row_norms(np.stack([f._distance(z[:, part]) for f, part in zip(self.factors, self._slices)], axis=1))
 
     def _project(self, x):
         return self._blockwise("_project", x)
@@ -86,9 +85,18 @@ class Product(Measure):
             return mean, cov
         return self.rotation @ mean, self.rotation @ cov @ self.rotation.T
 
+    @property
+    def _extent(self) -> float:
+        return float(np.sqrt(sum(f._extent ** 2 for f in self.factors)))
+
     def _log_density(self, x, alpha, var):
         z = self._to_blocks(x)
         return np.sum([f._log_density(z[:, part], alpha, var) for f, part in zip(self.factors, self._slices)],
+                      axis=0)
+
+    def _log_density_scaled(self, x, alpha, var, k):
+        z = self._to_blocks(x)
+        return np.sum([f._log_density_scaled(z[:, part], alpha, var, k) for f, part in zip(self.factors, self._slices)],
                       axis=0)
 
     def _score(self, x, alpha, var):

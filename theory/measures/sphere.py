@@ -41,6 +41,16 @@ relative error below 1e-13 (measured: 3.4e-15 for p <= 33, 7.8e-14 for p = 64, 6
 Evaluation is vectorized over rows, column by column on (n,) arrays, in row blocks of 8192 (small
 temporaries: no page faults, cache-resident); Sphere(2, 5).score on 10^5 points near M costs about
 10-15 elementwise passes over x (benchmarks/test_bench_measures.py bounds it by 20).
+
+Extreme inputs (our derivation). Rows where the fast path would overflow or lose its meaning are
+evaluated again by :meth:`Sphere._careful`: rows with b >= _HUGE_CONCENTRATION (there |m| may
+overflow, and 1 - A_p = (p - 1)/(2|m|) to far below rounding), and rows whose fast result is not
+finite (a square of |x| ~ 1e154 or more, or alpha r A_p / sigma^2 times 1/|z| near the center at
+tiny sigma^2). It uses overflow-free norms and, for those b, the ratios zeta = b/|m| and kappa/b and
+log b = log(alpha r) + log|z| - log sigma^2 instead of |m|:
+
+    alpha r (1 - A_p) / sigma^2 = ((p - 1)/2) zeta / |z|,   alpha r A_p kappa / (|m| sigma^2) = kappa zeta / |z|,
+    ell(|m|) = (v + 1/2) log(|m| / (2 pi)),   |m| - b - kappa = -2 kappa (1 - cos) / (1/zeta + 1 + kappa/b).
 """
 
 from __future__ import annotations
@@ -55,7 +65,7 @@ import numpy as np
 from scipy import special, stats
 
 from theory import _validate
-from theory.measures.base import Measure
+from theory.measures.base import _SQUARE_MAX, _SQUARE_MIN, Measure, log_normalization, row_norms
 
 # -- Bessel-ratio kernels -------------------------------------------------------------------------
 # Truncation tolerance of every series and continued fraction, relative to the value: a tenth of
@@ -98,6 +108,14 @@ _SQUARE_SAFE = 1e150
 _CLOSED_GRID_POINTS = 15
 # Above this z the e^{-2z} terms of the odd-p closed form are below 1e-20 relative and are dropped.
 _EXP_NEGLIGIBLE_Z = 25.0
+# Bound on |z|, 1/|z|, kappa, 1/sigma^2 and alpha r / sigma^2 under which a block of the fast path
+# provably neither overflows nor reaches _HUGE_CONCENTRATION, so it needs no checks (see Sphere._tame).
+_TAME = 1e100
+_NO_ROWS = np.empty(0, dtype=np.intp)
+# Posterior concentrations b = alpha r |z| / sigma^2 from which the careful path takes over: below,
+# |m|, 1/|m| and the kernels are finite and normal; above, the expansion's terms beyond
+# (p - 1)/(2|m|) are below 1e-290 relative.
+_HUGE_CONCENTRATION = 1e300
 
 
 @functools.lru_cache(maxsize=None)
@@ -410,6 +428,15 @@ def _vmf_log_normalizer(p: int, z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _flagged_rows(b: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Indices of the rows the careful path must redo: b >= _HUGE_CONCENTRATION (or NaN), or a
+    non-finite ``value`` (shape (n,); only its sum is taken when all is well)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not b.size or (b.max() < _HUGE_CONCENTRATION and np.isfinite(value.sum())):
+            return np.empty(0, dtype=np.intp)
+        return np.flatnonzero(~(b < _HUGE_CONCENTRATION) | ~np.isfinite(value))
+
+
 # -- the measure ----------------------------------------------------------------------------------
 # Tolerance on | |direction| - 1 | for a user-supplied vMF mean direction (the same value as
 # _validate.ORTHONORMAL_TOL for frames); the stored direction is then renormalized exactly.
@@ -511,12 +538,29 @@ class Sphere(Measure):
         y = x if self._zero_center else x - shift * self.center
         return y if self._standard_frame else y @ self._basis
 
-    def _span_norm(self, u: np.ndarray) -> np.ndarray:
-        """|z| = sqrt(sum_{j < p} u_j^2), shape (n,), accumulated column by column."""
+    def _span_norm(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(|z|, lo, hi): |z| = sqrt(sum_{j < p} u_j^2), shape (n,), accumulated column by column
+        (rows whose sum of squares over- or underflows are recomputed by the scaled norm), and the
+        smallest and largest sum of squares (1 and 1 for no rows)."""
         total = u[:, 0] * u[:, 0]
         for j in range(1, self._p):
             total += u[:, j] * u[:, j]
-        return np.sqrt(total, out=total)
+        if not total.size:
+            return total, 1.0, 1.0
+        lo, hi = float(total.min()), float(total.max())
+        np.sqrt(total, out=total)
+        if not (lo >= _SQUARE_MIN and hi <= _SQUARE_MAX):
+            rows = np.flatnonzero(~((total >= math.sqrt(_SQUARE_MIN)) & (total <= math.sqrt(_SQUARE_MAX))))
+            total[rows] = row_norms(u[rows, : self._p])
+        return total, lo, hi
+
+    def _tame(self, lo: float, hi: float, alpha: float, var: float) -> bool:
+        """True when no row of a block can overflow in the fast path nor reach _HUGE_CONCENTRATION:
+        |z|^2 in [_TAME^-2, _TAME^2] (``lo``, ``hi``), kappa, 1/sigma^2 and alpha r / sigma^2 at most
+        _TAME (then b <= _TAME^2 and every coefficient of the score <= _TAME^3 < 1.8e308), so the
+        blocks skip their checks."""
+        return (lo >= _TAME**-2 and hi <= _TAME**2 and var >= 1.0 / _TAME and alpha * self.radius <= _TAME * var
+                and self.kappa <= _TAME)
 
     def _perp_square(self, u: np.ndarray) -> np.ndarray:
         """|y_perp|^2 = sum_{j >= p} u_j^2, shape (n,)."""
@@ -527,7 +571,7 @@ class Sphere(Measure):
 
     def _radial(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(|z|, z / |z|) with z = u[:, :p]; rows with z = 0 get e_1 (the first frame direction)."""
-        zn = self._span_norm(u)
+        zn = self._span_norm(u)[0]
         positive = zn > 0.0
         zhat = u[:, : self._p] / np.where(positive, zn, 1.0)[:, None]
         if not positive.all():
@@ -537,8 +581,8 @@ class Sphere(Measure):
     def _distance(self, x: np.ndarray) -> np.ndarray:
         """sqrt((|F^T (x - c)| - r)^2 + |off-span part of x - c|^2) (SPEC section 4). (n, d) -> (n,)."""
         u = self._coordinates(x, 1.0)
-        radial = self._span_norm(u) - self.radius
-        return np.sqrt(radial * radial + self._perp_square(u))
+        radial = self._span_norm(u)[0] - self.radius
+        return row_norms(np.column_stack([radial, u[:, self._p:]]))
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         """c + r F z/|z|, z = F^T (x - c); the axis z = 0 maps to c + r F e_1. (n, d) -> (n, d)."""
@@ -601,17 +645,18 @@ class Sphere(Measure):
         1/|z| (0 where z = 0, so that zhat = z * inv_zn is 0 there), b = alpha r |z| / var,
         cos = nu . zhat and |m| = sqrt((kappa cos + b)^2 + kappa^2 (1 - cos^2)), the norm of
         m = (kappa cos + b) zhat + kappa (nu - cos zhat); with zhat = 0 (z = 0) this is still
-        m = kappa nu. For kappa = 0, cos is None and |m| = b.
+        m = kappa nu. For kappa = 0, cos is None and |m| = b. Last, ``tame`` (see :meth:`_tame`).
         """
-        zn = self._span_norm(u)
-        if zn.size and zn.min() == 0.0:
+        zn, lo, hi = self._span_norm(u)
+        tame = self._tame(lo, hi, alpha, var)
+        if lo == 0.0:
             with np.errstate(divide="ignore"):
                 inv_zn = np.where(zn > 0.0, 1.0 / zn, 0.0)
         else:
             inv_zn = 1.0 / zn
         b = (alpha * self.radius / var) * zn
         if self.kappa == 0.0:
-            return zn, inv_zn, b, None, b
+            return zn, inv_zn, b, None, b, tame
         cos = u[:, 0] * self.direction[0]
         for j in range(1, self._p):
             cos += u[:, j] * self.direction[j]
@@ -625,7 +670,7 @@ class Sphere(Measure):
             np.sqrt(m_norm, out=m_norm)
         else:  # squares could overflow; hypot does not
             m_norm = np.hypot(kc, self.kappa * np.sqrt(sin2))
-        return zn, inv_zn, b, cos, m_norm
+        return zn, inv_zn, b, cos, m_norm, tame
 
     def _row_blocks(self, n: int) -> list[slice]:
         """Row blocks of at most _BLOCK_ROWS (fewer for large d) covering range(n).
@@ -645,18 +690,30 @@ class Sphere(Measure):
         ell(z) = log C_p(z) + z; no term is a difference of large numbers.
         """
         out = np.empty(x.shape[0])
-        for rows in self._row_blocks(x.shape[0]):
-            self._log_density_block(x[rows], alpha, var, out[rows])
+        flagged = [self._log_density_block(x[rows], alpha, var, out[rows]) + rows.start
+                   for rows in self._row_blocks(x.shape[0])]
+        self._redo_carefully(out, flagged, x, alpha, var, "log_density")
         return out
 
-    def _log_density_block(self, x: np.ndarray, alpha: float, var: float, out: np.ndarray) -> None:
+    def _log_density_scaled(self, x, alpha, var, k):
+        return self._careful(x, alpha, var, "log_density", k)
+
+    def _redo_carefully(self, out: np.ndarray, flagged: list[np.ndarray], x: np.ndarray, alpha: float,
+                        var: float, want: str) -> None:
+        """Overwrite the rows of ``out`` that the blocks flagged (see :func:`_flagged_rows`) with
+        :meth:`_careful`."""
+        rows = np.concatenate(flagged) if len(flagged) > 1 else flagged[0] if flagged else None
+        if rows is not None and rows.size:
+            out[rows] = self._careful(x[rows], alpha, var, want)
+
+    def _log_density_block(self, x: np.ndarray, alpha: float, var: float, out: np.ndarray) -> np.ndarray:
         u = self._coordinates(x, alpha)
-        zn, inv_zn, b, _, m_norm = self._posterior(u, alpha, var)
+        zn, inv_zn, b, _, m_norm, _ = self._posterior(u, alpha, var)
         np.subtract(zn, alpha * self.radius, out=out)
         out *= out
         out += self._perp_square(u)
         out *= -0.5 / var
-        out += self._ell_kappa - 0.5 * self.d * math.log(2.0 * math.pi * var)
+        out += self._ell_kappa - log_normalization(self.d, var)
         out -= _vmf_log_normalizer(self._p, m_norm)
         if self.kappa > 0.0:
             one_minus_cos = np.zeros(x.shape[0])  # |zhat - nu|^2 / 2
@@ -667,6 +724,7 @@ class Sphere(Measure):
                 one_minus_cos += gap
             one_minus_cos *= 0.5
             out -= (2.0 * self.kappa) * b * one_minus_cos / (m_norm + b + self.kappa)
+        return _flagged_rows(b, out)
 
     def _denoise(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
         """E[X_0 | X_t = x] = c + r F (A_p(|m|)/|m|) m, m = kappa nu + (alpha r / var) z. (n, d) -> (n, d).
@@ -674,17 +732,20 @@ class Sphere(Measure):
         SPEC section 2 (our derivation); A_p(|m|)/|m| -> 1/p as m -> 0, where the result is c.
         """
         out = np.empty(x.shape)
-        for rows in self._row_blocks(x.shape[0]):
-            self._denoise_block(x[rows], alpha, var, out[rows])
+        flagged = [self._denoise_block(x[rows], alpha, var, out[rows]) + rows.start
+                   for rows in self._row_blocks(x.shape[0])]
+        self._redo_carefully(out, flagged, x, alpha, var, "denoise")
         return out
 
-    def _denoise_block(self, x: np.ndarray, alpha: float, var: float, out: np.ndarray) -> None:
+    def _denoise_block(self, x: np.ndarray, alpha: float, var: float, out: np.ndarray) -> np.ndarray:
         u = self._coordinates(x, alpha)
         p, r = self._p, self.radius
-        _, _, _, _, m_norm = self._posterior(u, alpha, var)
+        _, _, b, _, m_norm, tame = self._posterior(u, alpha, var)
         a_over_m, _ = _vmf_ratio(p, m_norm)
         along_z = a_over_m * (alpha * r / var)  # coefficient of z in A_p m / |m|
         along_nu = a_over_m * self.kappa if self.kappa > 0.0 else None
+        # the denoiser is bounded: any overflow is the fast path's
+        flagged = _NO_ROWS if tame else _flagged_rows(b, along_z)
         mean = out[:, :p] if self._standard_frame else np.empty((x.shape[0], p))
         for j in range(p):
             np.multiply(u[:, j], along_z, out=mean[:, j])
@@ -700,6 +761,7 @@ class Sphere(Measure):
             np.matmul(mean, self.frame.T, out=out)
             out *= r
             out += self.center
+        return flagged
 
     def _score(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
         """grad log p_t(x) = (F w - y_perp) / var, w = alpha r A_p(|m|) m/|m| - z. (n, d) -> (n, d).
@@ -717,15 +779,16 @@ class Sphere(Measure):
         the exact value. Work is column by column on (n,) arrays, in row blocks.
         """
         out = np.empty(x.shape)
-        for rows in self._row_blocks(x.shape[0]):
-            self._score_block(x[rows], alpha, var, out[rows])
+        flagged = [self._score_block(x[rows], alpha, var, out[rows]) + rows.start
+                   for rows in self._row_blocks(x.shape[0])]
+        self._redo_carefully(out, flagged, x, alpha, var, "score")
         return out
 
-    def _score_block(self, x: np.ndarray, alpha: float, var: float, out: np.ndarray) -> None:
+    def _score_block(self, x: np.ndarray, alpha: float, var: float, out: np.ndarray) -> np.ndarray:
         u = self._coordinates(x, alpha)
         p, kappa = self._p, self.kappa
         ar = alpha * self.radius
-        zn, inv_zn, b, cos, m_norm = self._posterior(u, alpha, var)
+        zn, inv_zn, b, cos, m_norm, tame = self._posterior(u, alpha, var)
         a_over_m, loss = _vmf_ratio(p, m_norm, want_a_over_z=kappa > 0.0)  # loss = 1 - A_p, then the bracket
         # Where A_p < 1/2 (|m| small: far inside the sphere or large t) alpha r - |z| and
         # alpha r (1 - A_p) nearly cancel; there the radial coefficient alpha r A_p gamma - |z| is
@@ -754,6 +817,9 @@ class Sphere(Measure):
             tangential *= ar * kappa / var
             w_rad -= tangential * cos
         w_rad *= inv_zn  # now the coefficient of z: w_rad zhat = (w_rad / |z|) z
+        # Rows with a huge concentration, or whose coefficients overflowed (near the center at tiny
+        # sigma^2 the product with 1/|z| may overflow although the score does not), are redone.
+        flagged = _NO_ROWS if tame else _flagged_rows(b, w_rad if kappa == 0.0 else w_rad + tangential)
         target = out if self._standard_frame else np.empty(u.shape)
         for j in range(p):
             np.multiply(u[:, j], w_rad, out=target[:, j])
@@ -763,3 +829,89 @@ class Sphere(Measure):
             np.multiply(u[:, j], -1.0 / var, out=target[:, j])
         if not self._standard_frame:
             np.matmul(target, self._basis.T, out=out)
+        return flagged
+
+    def _careful(self, x: np.ndarray, alpha: float, var: float, want: str,
+                 k: np.ndarray | None = None) -> np.ndarray:
+        """log p_t (4^-k log p_t if k is given), the score or the denoiser of a few rows, evaluated
+        without overflow (module docstring, "Extreme inputs"). x : (n, d) -> (n,) or (n, d).
+
+        Norms are scaled (:func:`row_norms`); where b >= _HUGE_CONCENTRATION the terms that involve
+        |m| are formed from zeta = b/|m|, kappa/b and log b; elsewhere as in the fast path. The
+        score is assembled as rad zhat + tan (nu - cos zhat) - y_perp / sigma^2 with zhat = z/|z|
+        (bounded), so no 1/|z| multiplies a large number.
+        """
+        p, d, r, kappa = self._p, self.d, self.radius, self.kappa
+        n = x.shape[0]
+        u = self._coordinates(x, alpha)
+        span = u[:, :p]
+        zn = row_norms(span)
+        zhat = np.zeros_like(span)
+        np.divide(span, zn[:, None], out=zhat, where=zn[:, None] > 0.0)
+        ar = alpha * r
+        with np.errstate(divide="ignore"):  # log 0 = -inf: b = 0
+            log_b = (math.log(ar) if ar > 0.0 else -math.inf) + np.log(zn) - math.log(var)
+        huge = log_b >= math.log(_HUGE_CONCENTRATION)
+        b = np.exp(np.minimum(log_b, math.log(_HUGE_CONCENTRATION)))  # exact where not huge
+        nu = self.direction if kappa > 0.0 else np.zeros(p)
+        cos = zhat @ nu
+        sin2 = np.maximum((1.0 - cos) * (1.0 + cos), 0.0)
+        # Per row: A_p, the ratios zeta = b/|m| and eta = kappa/|m|, ell(|m|), |m| - b - kappa, and
+        # the score's radial loss alpha r ((1 - A_p) + A_p (1 - gamma)) / sigma^2 (as ``loss``).
+        a = np.ones(n)
+        zeta = np.ones(n)
+        eta = np.zeros(n)
+        ell_m = np.empty(n)
+        gap = np.zeros(n)
+        loss = np.empty(n)
+        inner = np.zeros(n, dtype=bool)
+        normal = ~huge
+        if normal.any():
+            bn, cn = b[normal], cos[normal]
+            kc = kappa * cn + bn
+            m_norm = np.hypot(kc, kappa * np.sqrt(sin2[normal]))
+            a_over_m, one_minus_a = _vmf_ratio(p, m_norm)
+            a_n = a_over_m * m_norm
+            a[normal] = a_n
+            positive = m_norm > 0.0  # m = 0 only for kappa = 0 at the center, where A_p = 0
+            zeta[normal] = np.where(positive, bn / np.where(positive, m_norm, 1.0), 1.0)
+            eta[normal] = np.where(positive, kappa / np.where(positive, m_norm, 1.0), 0.0)
+            ell_m[normal] = _vmf_log_normalizer(p, m_norm)
+            bend = np.zeros_like(bn)
+            if kappa > 0.0:
+                gap[normal] = -2.0 * kappa * bn * (1.0 - cn) / (m_norm + bn + kappa)
+                denominator = m_norm + kc
+                bend = a_over_m * np.where(kc >= 0.0, kappa * kappa * sin2[normal]
+                                           / np.where(denominator > 0.0, denominator, 1.0), m_norm - kc)
+            loss[normal] = ar * (one_minus_a + bend) / var
+            inner[normal] = one_minus_a > 0.5
+        if huge.any():
+            ratio = kappa * np.exp(-log_b[huge])  # kappa / b
+            ch, sh = cos[huge], sin2[huge]
+            zeta_h = 1.0 / np.hypot(1.0 + ratio * ch, ratio * np.sqrt(sh))
+            zeta[huge] = zeta_h
+            eta[huge] = ratio * zeta_h
+            ell_m[huge] = (p / 2 - 0.5) * (log_b[huge] - np.log(zeta_h) - math.log(2.0 * math.pi))
+            gap[huge] = -2.0 * kappa * (1.0 - ch) / (1.0 / zeta_h + 1.0 + ratio)
+            loss[huge] = zeta_h / zn[huge] * (0.5 * (p - 1) + kappa * sh * ratio / (1.0 / zeta_h + ratio * ch + 1.0))
+        if want == "log_density":
+            k = np.zeros(n, dtype=np.int64) if k is None else k
+            length = row_norms(np.column_stack([zn - ar, u[:, p:]]))
+            length = np.ldexp(length, -k) * math.sqrt(0.5 / var)
+            rest = gap + self._ell_kappa - ell_m - log_normalization(d, var)
+            return np.ldexp(rest, -2 * k) - length * length
+        if want == "denoise":
+            mean = (a * zeta)[:, None] * zhat + (a * eta)[:, None] * nu
+            return self.center + r * (mean @ self.frame.T)
+        # score: the coefficient of zhat is (alpha r A gamma - |z|) / sigma^2 = (alpha r - |z|) / sigma^2 - loss,
+        # formed directly where 1 - A_p > 1/2 (A gamma = A zeta + A eta cos)
+        rad = (ar - zn) / var - loss
+        if inner.any():
+            rad[inner] = (ar * a[inner] * (zeta[inner] + eta[inner] * cos[inner]) - zn[inner]) / var
+        tan = np.where(huge, kappa * zeta / np.where(zn > 0.0, zn, 1.0), ar * a * eta / var) if kappa > 0.0 else 0.0
+        target = np.empty((n, d))
+        target[:, :p] = rad[:, None] * zhat
+        if kappa > 0.0:
+            target[:, :p] += tan[:, None] * (nu - cos[:, None] * zhat)
+        target[:, p:] = u[:, p:] * (-1.0 / var)
+        return target if self._standard_frame else target @ self._basis.T

@@ -8,17 +8,23 @@ y = x - alpha m, w = V^T y and r = y - V w (the normal part):
                        + sum_j log(alpha^2 lam_j + var) + (d - k) log var + d log(2 pi)],
     grad log p_t(x) = -V (w / (alpha^2 lam + var)) - r / var,
     E[X_0 | X_t = x] = m + V (alpha lam w / (alpha^2 lam + var)).
+
+Where the squares of the quadratic form overflow (|x| beyond ~1e154) log p_t is evaluated as
+-(|[w / sqrt(2 (alpha^2 lam + var)), r / sqrt(2 var)]|)^2 - ... with an overflow-free norm; it is
+-inf only where log p_t is below -1.8e308. The score and the denoiser are single products and
+quotients of x: they overflow only where the true values do.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import Measure
+from theory.measures.base import Measure, log_normalization, row_norms
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,8 +72,14 @@ class Subspace(Measure):
             object.__setattr__(self, name, value)
 
     def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tangent coordinates w = V^T y, shape (n, k), and normal part r = y - V w, shape (n, d)."""
+        """Tangent coordinates w = V^T y, shape (n, k), and normal part r = y - V w, shape (n, d).
+
+        For k = d the normal part is exactly 0 (formed as y - V w it would be rounding noise
+        ~eps |y|, which the score divides by sigma^2: 1e10 at t = 1e-26 instead of 0).
+        """
         w = y @ self._frame
+        if self.k == self.d:
+            return w, np.zeros_like(y)
         return w, y - w @ self._frame.T
 
     def _sample(self, n, rng):
@@ -75,7 +87,7 @@ class Subspace(Measure):
         return self.mean + z @ self._frame.T
 
     def _distance(self, x):
-        return np.linalg.norm(self._split(x - self.mean)[1], axis=1)
+        return row_norms(self._split(x - self.mean)[1])
 
     def _project(self, x):
         return x - self._split(x - self.mean)[1]
@@ -87,12 +99,34 @@ class Subspace(Measure):
         cov = (self._frame * self._lam) @ self._frame.T
         return self.mean.copy(), 0.5 * (cov + cov.T)
 
+    @property
+    def _extent(self) -> float:
+        return float(np.linalg.norm(self.mean) + math.sqrt(float(self._lam.sum())))
+
+    def _log_det(self, alpha: float, var: float) -> tuple[np.ndarray, float]:
+        """(alpha^2 lam + var, shape (k,); sum log(alpha^2 lam + var) + (d - k) log var)."""
+        tangent_var = alpha * alpha * self._lam + var
+        return tangent_var, float(np.sum(np.log(tangent_var)) + (self.d - self.k) * math.log(var))
+
     def _log_density(self, x, alpha, var):
         w, r = self._split(x - alpha * self.mean)
-        tangent_var = alpha * alpha * self._lam + var
+        tangent_var, log_det = self._log_det(alpha, var)
         quad = np.sum(w * w / tangent_var, axis=1) + np.einsum("ij,ij->i", r, r) / var
-        log_det = np.sum(np.log(tangent_var)) + (self.d - self.k) * np.log(var)
-        return -0.5 * (quad + log_det + self.d * np.log(2.0 * np.pi))
+        out = -0.5 * quad - (0.5 * log_det + log_normalization(self.d, 1.0))
+        bad = ~np.isfinite(out)
+        if bad.any():  # a square overflowed: the careful evaluation
+            rows = np.flatnonzero(bad)
+            out[rows] = self._log_density_scaled(x[rows], alpha, var, np.zeros(rows.size, dtype=np.int64))
+        return out
+
+    def _log_density_scaled(self, x, alpha, var, k):
+        """4^-k log p_t = -(2^-k |[w / sqrt(2 tv), r / sqrt(2 var)]|)^2 - 4^-k (log det + d log 2 pi) / 2."""
+        w, r = self._split(x - alpha * self.mean)
+        tangent_var, log_det = self._log_det(alpha, var)
+        scaled = np.concatenate([np.ldexp(w, -k[:, None]) / (np.sqrt(tangent_var) * math.sqrt(2.0)),
+                                 np.ldexp(r, -k[:, None]) * math.sqrt(0.5 / var)], axis=1)
+        half_quad = row_norms(scaled)
+        return -half_quad * half_quad - np.ldexp(0.5 * log_det + log_normalization(self.d, 1.0), -2 * k)
 
     def _score(self, x, alpha, var):
         w, r = self._split(x - alpha * self.mean)
