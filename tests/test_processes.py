@@ -217,9 +217,10 @@ def dyadic_processes(draw) -> ForwardProcess:
 
 
 # Hypothesis examples for the SymPy-backed tests: each new process costs ~0.1-0.3 s of SymPy, so
-# these tests draw few processes and always include three representatives (@example): OU(), and VP
+# these tests draw few processes (8 under the 50-example profiles ci and dev, scaled with the
+# profile: 160 under thorough) and always include three representatives (@example): OU(), and VP
 # and VE with dyadic parameters next to the defaults VP(0.1, 20), VE(0.01, 50).
-SYMPY_EXAMPLES = 8
+SYMPY_EXAMPLES = 8 * settings.default.max_examples // 50
 VP_DYADIC = VP(0.125, 20.0)
 VE_DYADIC = VE(0.0078125, 50.0)
 # The process of issue 16 (found by the ``thorough`` profile): alpha(12.57) = 4.9e-313 is subnormal.
