@@ -103,19 +103,37 @@ def test_predicted_landing_equals_observed(data, process_name, seed):
     assert measured == prediction.lands, (setting.describe(), prediction, study.fit)
 
 
-@st.composite
-def point_sets(draw):
-    """3-6 points in d <= 3 at mutual distance >= 0.5 (so 'nearest point' is unambiguous at small delta)."""
-    d = draw(st.integers(1, 3))
-    n = draw(st.integers(3, 6))
-    seed = draw(st.integers(0, 2**16))
-    rng = np.random.default_rng(seed)
+# Smallest distance between the points of a drawn point set: 'nearest point' is unambiguous at small delta.
+MIN_SEPARATION = 0.5
+
+
+def separated_points(rng: np.random.Generator, d: int, n: int) -> np.ndarray:
+    """n points in [-2, 2]^d at mutual distance >= MIN_SEPARATION, shape (n, d).
+
+    d >= 2: rejection sampling, which cannot jam: n - 1 <= 5 points exclude at most 5 pi 0.5^2 = 3.9
+    of the square's area 16 (5 (4/3) pi 0.5^3 = 2.6 of the cube's 64). d = 1: five points can block
+    [-2, 2] (each excludes an interval of length 1), and rejection then loops forever, as it did for
+    4 % of the seeds with n = 6 (the hang of the ``thorough`` profile, issue 16); the points are
+    placed by their gaps instead: n sorted uniform draws on [0, 4 - 0.5 (n - 1)] plus 0.5 i.
+    """
+    if d == 1:
+        slack = 4.0 - MIN_SEPARATION * (n - 1)
+        return (-2.0 + np.sort(rng.uniform(0.0, slack, n)) + MIN_SEPARATION * np.arange(n))[:, None]
     points = [rng.uniform(-2, 2, d)]
     while len(points) < n:
         p = rng.uniform(-2, 2, d)
-        if min(np.linalg.norm(p - q) for q in points) >= 0.5:
+        if min(np.linalg.norm(p - q) for q in points) >= MIN_SEPARATION:
             points.append(p)
-    return PointCloud(np.array(points))
+    return np.array(points)
+
+
+@st.composite
+def point_sets(draw):
+    """3-6 points in d <= 3 at mutual distance >= MIN_SEPARATION (``separated_points``)."""
+    d = draw(st.integers(1, 3))
+    n = draw(st.integers(3, 6))
+    seed = draw(st.integers(0, 2**16))
+    return PointCloud(separated_points(np.random.default_rng(seed), d, n))
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -134,3 +152,16 @@ def test_predicted_memorization_equals_observed(cloud, family, process_name, see
     study = landing_study(score, cloud, deltas=DELTAS, n=300, steps_per_decade=30, T=T,
                           seed_sequence=np.random.SeedSequence(seed), process=process)
     assert study.fit.lands() == bool(prediction.memorizes), (setting.describe(), prediction, study.fit)
+
+
+def test_separated_points_never_jam_in_one_dimension():
+    """Seed 1280 with d = 1, n = 6 jammed the rejection sampler after 5 points (an endless loop).
+
+    The gap construction places all 6 in [-2, 2] at distance >= MIN_SEPARATION; each coordinate is
+    -2 + u + 0.5 i, two roundings of numbers <= 4 in magnitude (<= ulp(4) each), so a distance errs
+    by <= 4 ulp(4).
+    """
+    points = separated_points(np.random.default_rng(1280), 1, 6)
+    assert points.shape == (6, 1)
+    assert np.all(np.abs(points) <= 2.0)
+    assert np.min(np.diff(points[:, 0])) >= MIN_SEPARATION - 4 * np.spacing(4.0)
