@@ -97,7 +97,8 @@ def exact_v(process: ForwardProcess, t0, t1) -> mpmath.mpf:
     for extra in (0, 40, 80, 160, 320, 640):
         with mpmath.workdps(MP_DIGITS + extra):
             s1 = exact_sigma2(process, t1)
-            a2s0 = mpmath.exp(2 * (exact_log_alpha(process, t1) - exact_log_alpha(process, t0))) * exact_sigma2(process, t0)
+            a2 = mpmath.exp(2 * (exact_log_alpha(process, t1) - exact_log_alpha(process, t0)))
+            a2s0 = a2 * exact_sigma2(process, t0)
             v = s1 - a2s0
             if v == 0 and s1 == 0:
                 return v
@@ -278,7 +279,7 @@ def test_sigma2_full_relative_precision_at_tiny_t(process):
 
 # -- two-time kernel -------------------------------------------------------------------------------
 def composition_bounds(process: ForwardProcess, t0: float, t1: float):
-    """Bounds on |a - a_ref| and |v - v_ref| for a_ref = alpha(t1) / alpha(t0), v_ref = sigma^2(t1) - a_ref^2 sigma^2(t0).
+    """Bounds on |a - a_ref|, |v - v_ref| for a_ref = alpha(t1) / alpha(t0), v_ref = sigma^2(t1) - a_ref^2 sigma^2(t0).
 
     Each of alpha(t0), alpha(t1), sigma^2(t0), sigma^2(t1), a and v errs by <= r = C eps (1 + E),
     E = ``exponent(t1)`` >= every exponent involved, and by one subnormal ulp more when the value is
@@ -488,7 +489,8 @@ def test_range_edges(process, name, t0, t1, kind):
     else:
         assert abs(reference) < DBL_MIN, "row is not outside the normal range"
         error = abs(mpmath.mpf(float(value)) - reference)
-        assert error <= size * abs(reference) + subnormal_allowance(process, name, t0, t1), (float(value), float(reference))
+        allowance = subnormal_allowance(process, name, t0, t1)
+        assert error <= size * abs(reference) + allowance, (float(value), float(reference))
 
 
 def test_documented_t_max():
@@ -540,7 +542,10 @@ def test_no_nan_or_inf_anywhere_on_the_domain(process, data):
 
 # -- kernel ODEs -----------------------------------------------------------------------------------
 def central_difference(fun, t: float, dt: float) -> tuple[float, float, float]:
-    """((fun(t + dt) - fun(t - dt)) / (2 dt'), dt', max |fun(t +- dt)|), dt' the exact half-difference of the rounded times."""
+    """((fun(t + dt) - fun(t - dt)) / (2 dt'), dt', max |fun(t +- dt)|).
+
+    dt' is the exact half-difference of the rounded times.
+    """
     tp, tm = t + dt, t - dt
     fp, fm = float(fun(tp)), float(fun(tm))
     return (fp - fm) / (tp - tm), (tp - tm) / 2, max(abs(fp), abs(fm))
@@ -651,7 +656,8 @@ BAD_PROCESS_INPUT = [
     (lambda: VP().log_alpha(1e154), ValueError, r"t must be <= t_max = 2\.12\d*e\+153 for VP\(beta_min=0\.1, "
      r"beta_max=20\.0\) \(beyond it B\(t\) = int_0\^t beta exceeds float64\), got 1e\+154"),
     (lambda: VP().transition(0.0, 1e154), ValueError, r"t1 must be <= t_max = 2\.12\d*e\+153 for VP"),
-    (lambda: VE().sigma2(50.0), ValueError, r"t must be <= t_max = 41\.58\d* for VE\(sigma_min=0\.01, sigma_max=50\.0\) "
+    (lambda: VE().sigma2(50.0), ValueError,
+     r"t must be <= t_max = 41\.58\d* for VE\(sigma_min=0\.01, sigma_max=50\.0\) "
      r"\(beyond it s\(t\)\^2 = sigma_min\^2 exp\(rate t\) exceeds float64\), got 50\.0"),
     (lambda: VE().g2(np.array([1.0, 42.0])), ValueError, r"t must be <= t_max = 41\.58\d* .*, got 42\.0"),
     (lambda: OU().sample(X0, 1e308, RNG), ValueError, r"t must be <= t_max = 4\.49\d*e\+307 for OU\(\)"),
