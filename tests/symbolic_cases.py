@@ -28,3 +28,31 @@ def is_zero(expr) -> bool:
 def sample_times() -> np.ndarray:
     """Forward times from deep in the small-time regime (1e-9) to order one (0.9)."""
     return np.array([1e-9, 1e-6, 1e-3, 0.05, 0.3, 0.9])
+
+
+# ASCII punctuation: the characters a Markdown backslash escape applies to (CommonMark 2.4).
+_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def assert_github_inline_math(latex: str) -> None:
+    """``latex`` survives Markdown unchanged inside ``$...$`` on one line, and its groups balance.
+
+    Written independently of theory.symbolic.bridge: one line; no backslash before ASCII
+    punctuation (Markdown would drop the backslash: \\{ -> {, \\\\ -> \\, \\: -> :); no *, ~, $ or
+    angle bracket; every underscore right after a letter or digit (such a one cannot open
+    emphasis); braces balanced; every \\begin{cases} closed."""
+    assert "\n" not in latex and "$" not in latex, latex
+    for i, ch in enumerate(latex[:-1]):
+        if ch == "\\":
+            assert latex[i + 1] not in _PUNCTUATION, (latex, latex[i:i + 6])
+    for ch in "*~<>":
+        assert ch not in latex, (latex, ch)
+    for i, ch in enumerate(latex):
+        if ch == "_":
+            assert i > 0 and latex[i - 1].isalnum(), (latex, latex[max(0, i - 6):i + 2])
+    depth = 0
+    for ch in latex:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0, latex
+    assert depth == 0, latex
+    assert latex.count(r"\begin{cases}") == latex.count(r"\end{cases}"), latex

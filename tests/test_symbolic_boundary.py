@@ -15,7 +15,7 @@ import pytest
 import sympy
 from scipy.integrate import solve_ivp
 
-from symbolic_cases import EPS, G0, IDS, NAMED, is_zero, t_sym
+from symbolic_cases import EPS, G0, IDS, NAMED, PROCESSES, assert_github_inline_math, is_zero, t_sym
 from theory.processes import OU
 from theory.symbolic import SYMBOLS, ErrorFamily, boundary_prediction, li_concentration_region, numpy_twin, \
     small_time_expansion
@@ -236,6 +236,59 @@ def test_predicted_leading_constants_match_full_moment_odes(process, name):
         v_lead = numpy_twin(b2.v_leading.subs(b2.parameter, sympy.nsimplify(x)), t_sym)
         # beta = 3/4: relative correction t^(2 beta - 1) = t^(1/2) = 1e-4 times an O(10) amplitude.
         np.testing.assert_allclose(v, v_lead(t), rtol=2e-3)
+
+
+# The report's formulas for the paper's process (OU, g0 = 2), written out by hand from CLAIMS.md C6.
+OU_FORMULAS = {
+    ErrorFamily.NORMAL_OFFSET: [
+        ("landing region (the RMS distance to M tends to 0)", r"a \in \left(-\infty, 1\right)"),
+        ("L2 region (the error satisfies the L2 condition)", r"a \in \left(-\infty, \frac{1}{2}\right)"),
+        ("RMS distance to M at the stopping time delta",
+         r"\sqrt{m(\delta)^{2} + v(\delta)} \sim \delta^{r(a)} \log(1/\delta)^{q(a)}"),
+        ("rate", r"r(a) = \begin{cases} \frac{1}{2} & \text{if } a \leq \frac{1}{2} \cr 1 - a & \text{otherwise} "
+                 r"\end{cases}"),
+        ("log power", r"q(a) = 0"),
+        ("mean m of a normal coordinate (A: set by the data at the start)",
+         r"m(t) \sim \begin{cases} A t & \text{if } a \lt 0 \cr 2 \log(1/t) c t & \text{if } a = 0 \cr "
+         r"\frac{2 c t^{1 - a}}{a} & \text{otherwise} \end{cases}"),
+        ("variance v of a normal coordinate", r"v(t) \sim 2 t"),
+    ],
+    ErrorFamily.SCALED_NORMAL: [
+        ("landing region (the RMS distance to M tends to 0)", r"\beta \in \left(0, \infty\right)"),
+        ("L2 region (the error satisfies the L2 condition)", r"\beta \in \left\lbrace 1\right\rbrace "),
+        ("RMS distance to M at the stopping time delta",
+         r"\sqrt{m(\delta)^{2} + v(\delta)} \sim \delta^{r(\beta)} \log(1/\delta)^{q(\beta)}"),
+        ("rate", r"r(\beta) = \begin{cases} \beta & \text{if } \beta \leq \frac{1}{2} \cr \frac{1}{2} & "
+                 r"\text{otherwise} \end{cases}"),
+        ("log power", r"q(\beta) = \begin{cases} 0 & \text{if } \beta \neq \frac{1}{2} \cr \frac{1}{2} & "
+                      r"\text{otherwise} \end{cases}"),
+        ("mean m of a normal coordinate (A: set by the data at the start)", r"m(t) \sim A t^{\beta}"),
+        ("variance v of a normal coordinate (B: set by the data at the start)",
+         r"v(t) \sim \begin{cases} B t^{2 \beta} & \text{if } \beta \lt \frac{1}{2} \cr 2 \log(1/t) t & "
+         r"\text{if } \beta = \frac{1}{2} \cr \frac{2 t}{2 \beta - 1} & \text{otherwise} \end{cases}"),
+    ],
+}
+
+
+@pytest.mark.parametrize("family", list(ErrorFamily))
+def test_formulas_for_ou_match_the_hand_written_latex(family):
+    assert boundary_prediction(family, OU()).formulas() == OU_FORMULAS[family]
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=IDS)
+@pytest.mark.parametrize("family", list(ErrorFamily))
+def test_formulas_render_on_github_and_follow_the_prediction(process, family):
+    b = boundary_prediction(family, process)
+    formulas = b.formulas()
+    assert [name.split(" (")[0] for name, _ in formulas] == [
+        "landing region", "L2 region", "RMS distance to M at the stopping time delta", "rate", "log power",
+        "mean m of a normal coordinate", "variance v of a normal coordinate"]
+    for _, latex in formulas:
+        assert_github_inline_math(latex)
+    # One cases row per Piecewise branch: nothing of the prediction is dropped in the rendering.
+    for (_, latex), expr in zip(formulas[3:], (b.rate, b.log_power, b.m_leading, b.v_leading)):
+        rows = len(expr.args) if isinstance(expr, sympy.Piecewise) else 1
+        assert latex.count(r"\cr") == rows - 1, latex
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from symbolic_cases import G0, IDS, NAMED, PROCESSES, is_zero, sample_times
+from symbolic_cases import G0, IDS, NAMED, PROCESSES, assert_github_inline_math, is_zero, sample_times
+from theory.processes import OU
 from theory.symbolic import SYMBOLS, score_explosion
 
 
@@ -53,6 +54,29 @@ def test_score_explosion_integral_grows_like_log(process):
     inc = quad(f, math.log(1e-9), math.log(1e-7), epsabs=0, epsrel=1e-12)[0]
     assert inc / math.log(100.0) == pytest.approx(float(res.log_coefficient.subs({SYMBOLS.d: d, SYMBOLS.k: k})),
                                                   rel=1e-5)
+
+
+def test_formulas_for_ou_match_the_hand_written_latex():
+    """OU: sigma^2 = 1 - e^(-2t), alpha^2 = e^(-2t), g0 = 2 (CLAIMS.md C5)."""
+    score2 = r"\mathbb{E} \vert \nabla \log p_t(X_t) \vert^{2}"
+    assert score_explosion(OU()).formulas() == [
+        ("mean square of the exact score (mu = N(0, c2 I) on a k-dim subspace)",
+         score2 + r" = \frac{k}{c_{2} e^{- 2 t} + 1 - e^{- 2 t}} + \frac{d - k}{1 - e^{- 2 t}}"),
+        ("scaled by sigma(t)^2",
+         r"\sigma(t)^{2} " + score2
+         + r" = d + \frac{k \left(1 - e^{- 2 t}\right)}{c_{2} e^{- 2 t} + 1 - e^{- 2 t}} - k"),
+        ("limit as t -> 0", r"\lim_{t \to 0} \sigma(t)^{2} " + score2 + " = d - k"),
+        ("growth of the time integral",
+         r"\int_{\delta}^{T} " + score2 + r" \thinspace dt = \frac{d - k}{2} \log(1/\delta) + O(1)"),
+    ]
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=IDS)
+def test_formulas_render_on_github(process):
+    formulas = score_explosion(process).formulas()
+    assert len(formulas) == 4
+    for _, latex in formulas:
+        assert_github_inline_math(latex)
 
 
 def test_score_explosion_rejects_a_non_process():

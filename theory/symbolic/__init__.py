@@ -9,7 +9,8 @@ relationals or sets, or a frozen dataclass holding them; the NumPy twins are bui
 
 One module per idea:
 
-- :mod:`~theory.symbolic.bridge`: the shared :data:`SYMBOLS` and :func:`numpy_twin`.
+- :mod:`~theory.symbolic.bridge`: the shared :data:`SYMBOLS`, :func:`numpy_twin` and
+  :func:`inline_latex` (one-line LaTeX for the report).
 - :mod:`~theory.symbolic.small_time`: :func:`small_time_expansion`, sigma(t)^2 ~ g(0)^2 t (CLAIMS.md §1).
 - :mod:`~theory.symbolic.l2`: :func:`l2_condition`, :func:`l2_region`, :func:`l2_integral`, the
   error rates (:func:`offset_error_squared`, :func:`scaled_normal_error_squared`,
@@ -26,7 +27,7 @@ The names below are the package's public API; import them from ``theory.symbolic
 """
 
 from theory.symbolic.boundary import BoundaryCase, BoundaryPrediction, boundary_prediction, li_concentration_region
-from theory.symbolic.bridge import SYMBOLS, Symbols, numpy_twin
+from theory.symbolic.bridge import SYMBOLS, Symbols, inline_latex, numpy_twin
 from theory.symbolic.explosion import ScoreExplosion, score_explosion
 from theory.symbolic.l2 import (
     girsanov_weight,
@@ -44,6 +45,7 @@ __all__ = [
     "SYMBOLS",
     "Symbols",
     "numpy_twin",
+    "inline_latex",
     "SmallTimeExpansion",
     "small_time_expansion",
     "offset_error_squared",

@@ -19,7 +19,7 @@ import sympy
 
 from theory.processes import OU, ForwardProcess, check_process
 from theory.symbolic.asymptotics import _leading, _piecewise, _Segment, _segments, _t_powers
-from theory.symbolic.bridge import SYMBOLS, numpy_twin
+from theory.symbolic.bridge import SYMBOLS, inline_latex, numpy_twin
 from theory.symbolic.l2 import l2_region, offset_error_squared, scaled_normal_error_squared
 from theory.symbolic.moments import ErrorFamily, MomentODEs, _euler_rhs, _leading_rate, moment_odes
 from theory.symbolic.small_time import small_time_expansion
@@ -81,6 +81,36 @@ class BoundaryPrediction:
     is_l2: Callable[..., np.ndarray] = field(repr=False, compare=False)
     rate_numpy: Callable[..., np.ndarray] = field(repr=False, compare=False)
     log_power_numpy: Callable[..., np.ndarray] = field(repr=False, compare=False)
+
+    def formulas(self) -> list[tuple[str, str]]:
+        """(name, LaTeX) pairs for the report, each one line that renders inside ``$...$`` on GitHub.
+
+        In order: the landing region and the L2 region (as sets of the parameter), the RMS distance
+        sqrt(m^2 + v) ~ delta^r log(1/delta)^q that defines r and q, the rate r and the log power q
+        (piecewise in the parameter), and the leading terms of m and v as t -> 0, with L = log(1/t)
+        written out and A, B the amplitudes fixed by the data at the start of the run. Every
+        SymPy object is rendered by :func:`~theory.symbolic.inline_latex` (Piecewise as a one-line
+        ``cases`` environment).
+        """
+        p = inline_latex(self.parameter)
+        log_names = {SYMBOLS.L: r"\log(1/t)"}
+
+        def amplitudes(expr: sympy.Expr) -> str:
+            names = [str(x) for x in (SYMBOLS.A, SYMBOLS.B) if expr.has(x)]
+            return f" ({', '.join(names)}: set by the data at the start)" if names else ""
+
+        return [
+            ("landing region (the RMS distance to M tends to 0)", rf"{p} \in {inline_latex(self.landing_region)}"),
+            ("L2 region (the error satisfies the L2 condition)", rf"{p} \in {inline_latex(self.l2_region)}"),
+            ("RMS distance to M at the stopping time delta",
+             rf"\sqrt{{m(\delta)^{{2}} + v(\delta)}} \sim \delta^{{r({p})}} \log(1/\delta)^{{q({p})}}"),
+            ("rate", rf"r({p}) = {inline_latex(self.rate)}"),
+            ("log power", rf"q({p}) = {inline_latex(self.log_power)}"),
+            ("mean m of a normal coordinate" + amplitudes(self.m_leading),
+             rf"m(t) \sim {inline_latex(self.m_leading, symbol_names=log_names)}"),
+            ("variance v of a normal coordinate" + amplitudes(self.v_leading),
+             rf"v(t) \sim {inline_latex(self.v_leading, symbol_names=log_names)}"),
+        ]
 
 
 _G0 = sympy.Symbol("g0", positive=True)  # g2(0) kept symbolic while solving, substituted after

@@ -1,21 +1,25 @@
-"""The shared symbols and the one bridge from SymPy to NumPy (:func:`numpy_twin`).
+"""The shared symbols and the bridges out of SymPy: to NumPy (:func:`numpy_twin`) and to the
+report's Markdown math (:func:`inline_latex`).
 
 Every expression of :mod:`theory.symbolic` is written in the symbols of :data:`SYMBOLS`; its time
 symbol ``t`` is the one every ``process.symbolic()`` uses (SymPy symbols with equal name and
 assumptions are equal). NumPy twins are built in one place, :func:`numpy_twin`, with
-``sympy.lambdify(..., modules="numpy")`` (STYLE.md rule 9).
+``sympy.lambdify(..., modules="numpy")`` (STYLE.md rule 9); LaTeX for the report in one place,
+:func:`inline_latex`, with ``sympy.latex``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import sympy
 from sympy.codegen.cfunctions import expm1
+from sympy.printing.latex import LatexPrinter
 
-__all__ = ["SYMBOLS", "Symbols", "numpy_twin"]
+__all__ = ["SYMBOLS", "Symbols", "numpy_twin", "inline_latex"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +118,69 @@ def numpy_twin(expr: Any, *args: sympy.Symbol) -> Callable[..., np.ndarray]:
 
     twin.__doc__ = f"NumPy twin of {expr} in {tuple(map(str, args))}."
     return twin
+
+
+# -- LaTeX for GitHub Markdown ------------------------------------------------------------------
+# GitHub renders $...$ with MathJax, but its Markdown pass protects the math only in part: a
+# backslash before ASCII punctuation may still act as a Markdown escape (\{ becomes {, \\ becomes
+# \, \: becomes :). So the LaTeX here has no backslash before punctuation: each such command of
+# sympy.latex is replaced by a MathJax command spelled with letters (all in MathJax's base TeX
+# package; \cr ends a row of a cases environment as \\ does). < and > become \lt and \gt, so
+# that no text can be read as an HTML tag.
+_PUNCTUATION_COMMANDS = {
+    "\\": r"\cr ",
+    "{": r"\lbrace ",
+    "}": r"\rbrace ",
+    ",": r"\thinspace ",
+    ":": r"\ ",
+    ";": r"\ ",
+    "!": r"\negthinspace ",
+    "|": r"\Vert ",
+}
+_COMMAND = re.compile(r"\\(.)", re.DOTALL)
+_ASCII_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+class _InlineLatexPrinter(LatexPrinter):
+    """sympy's LaTeX printer with Piecewise as a one-line cases environment ("if", "otherwise")."""
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        rows = []
+        for value, cond in expr.args:
+            where = r"\text{otherwise}" if cond is sympy.true else r"\text{if } " + self._print(cond)
+            rows.append(f"{self._print(value)} & {where}")
+        return r"\begin{cases} " + r" \cr ".join(rows) + r" \end{cases}"
+
+
+def _github_safe(latex: str) -> str:
+    """Rewrite ``latex`` so that Markdown leaves it unchanged (see the comment above)."""
+
+    def command(match: re.Match) -> str:
+        char = match.group(1)
+        if char in _PUNCTUATION_COMMANDS:
+            return _PUNCTUATION_COMMANDS[char]
+        if char in _ASCII_PUNCTUATION:
+            raise ValueError(f"no Markdown-safe spelling for the LaTeX command \\{char} in {latex!r}")
+        return match.group(0)
+
+    out = _COMMAND.sub(command, latex)
+    out = re.sub(r"<\s*", r"\\lt ", out)
+    out = re.sub(r">\s*", r"\\gt ", out).replace("\n", " ")
+    # An underscore after a letter or digit can never open Markdown emphasis; any other one might.
+    if re.search(r"(^|[^A-Za-z0-9])_", out) or "*" in out or "$" in out or "~" in out:
+        raise ValueError(f"LaTeX {out!r} has a character that Markdown would read as markup")
+    return out
+
+
+def inline_latex(obj: Any, *, symbol_names: dict[sympy.Symbol, str] | None = None) -> str:
+    """One line of LaTeX for ``obj`` (expression, relational, set or Piecewise) that renders on GitHub in ``$...$``.
+
+    ``sympy.latex`` with two changes: a Piecewise is one ``\\begin{cases} ... \\end{cases}`` line
+    with rows ending in ``\\cr``, and every command Markdown would alter (a backslash before
+    punctuation: ``\\{``, ``\\\\``, ``\\:``, ...) is spelled with letters (``\\lbrace``, ``\\cr``,
+    ``\\ ``); ``<``, ``>`` become ``\\lt``, ``\\gt``. ``symbol_names`` maps symbols to the LaTeX
+    printed for them (as in ``sympy.latex``). Raises ValueError if the result would still contain
+    Markdown markup (``*``, ``$``, ``~``, an underscore that could open emphasis).
+    """
+    printer = _InlineLatexPrinter({"symbol_names": dict(symbol_names or {})})
+    return _github_safe(printer.doprint(sympy.sympify(obj)))

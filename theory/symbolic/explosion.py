@@ -15,7 +15,7 @@ import numpy as np
 import sympy
 
 from theory.processes import OU, ForwardProcess, check_process
-from theory.symbolic.bridge import SYMBOLS, numpy_twin
+from theory.symbolic.bridge import SYMBOLS, inline_latex, numpy_twin
 from theory.symbolic.small_time import small_time_expansion
 
 __all__ = ["ScoreExplosion", "score_explosion"]
@@ -38,6 +38,24 @@ class ScoreExplosion:
     log_coefficient: sympy.Expr
     mean_square_numpy: Callable[..., np.ndarray] = field(repr=False, compare=False)
     scaled_numpy: Callable[..., np.ndarray] = field(repr=False, compare=False)
+
+    def formulas(self) -> list[tuple[str, str]]:
+        """(name, LaTeX) pairs for the report, each one line that renders inside ``$...$`` on GitHub.
+
+        In order: ``mean_square``, ``scaled``, ``limit`` and the log growth of the integral
+        (``log_coefficient`` log(1/delta) + O(1)), each as an equation whose right-hand side is the
+        SymPy result rendered by :func:`~theory.symbolic.inline_latex`.
+        """
+        score2 = r"\mathbb{E} \vert \nabla \log p_t(X_t) \vert^{2}"
+        integral = rf"\int_{{\delta}}^{{T}} {score2} \thinspace dt"
+        return [
+            ("mean square of the exact score (mu = N(0, c2 I) on a k-dim subspace)",
+             f"{score2} = {inline_latex(self.mean_square)}"),
+            ("scaled by sigma(t)^2", rf"\sigma(t)^{{2}} {score2} = {inline_latex(self.scaled)}"),
+            ("limit as t -> 0", rf"\lim_{{t \to 0}} \sigma(t)^{{2}} {score2} = {inline_latex(self.limit)}"),
+            ("growth of the time integral",
+             rf"{integral} = {inline_latex(self.log_coefficient)} \log(1/\delta) + O(1)"),
+        ]
 
 
 @functools.lru_cache(maxsize=None)
