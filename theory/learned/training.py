@@ -1,9 +1,15 @@
 """Score networks trained by denoising score matching (SPEC C8): the learned scores C8 is about.
 
 The loss. For a training set x_1..x_N in R^d and the process's kernel X_t = alpha(t) x_I + sigma(t) Z
-(I uniform on 1..N, Z ~ N(0, I)), the network eps_theta predicts the noise and the score is
+(I uniform on 1..N, Z ~ N(0, I)), the network F_theta defines a noise prediction eps_theta, by one of
+two output parametrizations (:class:`theory.learned.Parametrization`):
 
-    s_theta(t, x) = -eps_theta(t, x) / sigma(t),
+    NOISE (Ho et al. 2020):        eps_theta = F_theta,
+    DENOISER (x0-prediction):      D_theta = S F_theta,  eps_theta = (x - alpha(t) D_theta) / sigma(t),
+
+(S the data scale below), and the score is
+
+    s_theta(t, x) = -eps_theta(t, x) / sigma(t)   (= (alpha D_theta - x) / sigma^2 for DENOISER),
 
 trained on
 
@@ -15,13 +21,18 @@ the denoising score-matching loss of Vincent (2011) with the weighting lambda = 
 gets the same share of the steps (the explosion of the score near t = 0, SPEC C5, is spread over
 decades). Its minimizer over all functions is the exact score of the empirical measure
 (``PointCloud(train).score``): a network that minimizes the loss perfectly memorizes (SPEC C3).
+The loss is the same function of eps_theta for both parametrizations; they differ in what the
+network must represent near t = 0: a noise predictor must vary on the scale sigma in x (the noise
+sigma Z is what it extracts), a denoiser only on the scale of the data's geometry (D tends to the
+projection on M or to the nearest training point), its explosion coming from the division by
+sigma^2.
 
 The network. An MLP (``equinox.nn.MLP``, SiLU activations, ``depth`` hidden layers of ``width``)
 maps the d + 1 + 2 FOURIER_FREQUENCIES input features
 
     c_in(t) x,   u,   sin(pi f u / 2), cos(pi f u / 2)   (f = 1..FOURIER_FREQUENCIES)
 
-to eps_theta, where c_in(t) = 1 / sqrt(alpha(t)^2 S^2 + sigma(t)^2) (S^2 = mean squared coordinate
+to F_theta, where c_in(t) = 1 / sqrt(alpha(t)^2 S^2 + sigma(t)^2) (S^2 = mean squared coordinate
 of the training set, so c_in X_t has unit scale at every t, as in Karras et al. 2022) and u is
 log sigma(t) mapped affinely from [log sigma(t_min), log sigma(T)] onto [-1, 1]. Outside
 [t_min, T] the network extrapolates; :func:`theory.learned.diagnose` finds where it stops
@@ -49,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from theory import _validate
+from theory.learned.adapters import Parametrization
 from theory.measures.base import _DEFAULT_PROCESS
 from theory.processes import OU, VE, VP, ForwardProcess, check_process
 
@@ -68,12 +80,15 @@ WARMUP_FRACTION = 0.05
 FINAL_LR_FRACTION = 0.01
 # Training steps compiled into one XLA loop (lax.scan) whose batches are drawn in one NumPy call:
 # 200 steps amortize the Python overhead (about 0.1 ms a step) while the batch arrays of a chunk
-# stay below 30 MB for d = 64 and batch 256.
+# stay below 45 MB for d = 64 and batch 256.
 CHUNK_STEPS = 200
 # Format tag of the saved file (first line of JSON, then equinox's serialised leaves).
 FILE_FORMAT = "sgm-manifolds score model v1"
 
 _PROCESSES = {cls.__name__: cls for cls in (OU, VP, VE)}
+# Output parametrizations the trainer offers (a score output would have to carry the 1/sigma
+# explosion itself, which a network cannot represent over decades of t).
+_TRAINABLE = (Parametrization.NOISE, Parametrization.DENOISER)
 
 
 def _require_jax():
@@ -94,7 +109,8 @@ class TrainingSettings:
     steps : Adam steps. seed : fixes the initial weights and every batch. batch_size : samples per
     step. learning_rate : peak of the warm-up + cosine schedule. t_min, T : the range of t of the
     loss (log t uniform on [t_min, T]). data_scale : S, the root mean squared coordinate of the
-    training set (input scaling c_in). n_train : N.
+    training set (input scaling c_in). n_train : N. parametrization : the network's output,
+    Parametrization.NOISE or Parametrization.DENOISER.
     """
 
     steps: int
@@ -105,8 +121,17 @@ class TrainingSettings:
     T: float
     data_scale: float
     n_train: int
+    parametrization: Parametrization = Parametrization.NOISE
 
     def __post_init__(self) -> None:
+        try:
+            parametrization = Parametrization(self.parametrization)
+        except ValueError:
+            parametrization = None
+        if parametrization not in _TRAINABLE:
+            choices = ", ".join(repr(p.value) for p in _TRAINABLE)
+            raise ValueError(f"parametrization must be one of {choices}, got {self.parametrization!r}")
+        object.__setattr__(self, "parametrization", parametrization)
         object.__setattr__(self, "steps", _validate.integer(self.steps, "steps", minimum=1))
         object.__setattr__(self, "seed", _validate.integer(self.seed, "seed", minimum=0))
         object.__setattr__(self, "batch_size", _validate.integer(self.batch_size, "batch_size", minimum=1))
@@ -199,18 +224,31 @@ class ScoreModel:
         x = _validate.points(x, self.d)
         return t, x
 
-    def noise_prediction(self, t: float, x: np.ndarray) -> np.ndarray:
-        """eps_theta(t, x) as float64. t > 0; x : ndarray, shape (n, d) -> (n, d)."""
-        t, x = self._inputs(t, x)
+    def _output(self, t: float, x: np.ndarray) -> np.ndarray:
         if x.shape[0] == 0:
             return np.zeros_like(x)
-        eps = _forward()(self.network, _features(np.array(t), x, self.process, self.settings))
-        return np.asarray(eps, dtype=np.float64)
+        out = _forward()(self.network, _features(np.array(t), x, self.process, self.settings))
+        return np.asarray(out, dtype=np.float64)
+
+    def noise_prediction(self, t: float, x: np.ndarray) -> np.ndarray:
+        """eps_theta(t, x) as float64 (module docstring). t > 0; x : ndarray, shape (n, d) -> (n, d)."""
+        t, x = self._inputs(t, x)
+        out = self._output(t, x)
+        if self.settings.parametrization is Parametrization.NOISE:
+            return out
+        return (x - float(self.process.alpha(t)) * self.settings.data_scale * out) / math.sqrt(
+            float(self.process.sigma2(t)))
 
     def score(self, t: float, x: np.ndarray) -> np.ndarray:
-        """s_theta(t, x) = -eps_theta(t, x) / sigma(t), float64. t > 0; x : (n, d) -> (n, d)."""
+        """s_theta(t, x) = -eps_theta(t, x) / sigma(t), float64. t > 0; x : (n, d) -> (n, d).
+
+        For DENOISER computed as (alpha D_theta - x) / sigma^2."""
         t, x = self._inputs(t, x)
-        return self.noise_prediction(t, x) / -math.sqrt(float(self.process.sigma2(t)))
+        out = self._output(t, x)
+        sigma2 = float(self.process.sigma2(t))
+        if self.settings.parametrization is Parametrization.NOISE:
+            return out / -math.sqrt(sigma2)
+        return (float(self.process.alpha(t)) * self.settings.data_scale * out - x) / sigma2
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
         """The score, so a model is a score callable for :func:`theory.reverse_sde` and ``diagnose``."""
@@ -220,7 +258,8 @@ class ScoreModel:
         """The plain-data record written before the weights by :meth:`save`."""
         return {"format": FILE_FORMAT, "d": self.d, "width": self.width, "depth": self.depth,
                 "activation": "silu", "fourier_frequencies": FOURIER_FREQUENCIES,
-                "process": _process_record(self.process), "settings": asdict(self.settings),
+                "process": _process_record(self.process),
+                "settings": {**asdict(self.settings), "parametrization": self.settings.parametrization.value},
                 "losses": [float(v) for v in self.losses], "seconds": self.seconds}
 
     def save(self, path: str | Path) -> None:
@@ -257,30 +296,40 @@ def load_score_model(path: str | Path) -> ScoreModel:
 
 
 def _batches(train: np.ndarray, steps: int, batch_size: int, rng: np.random.Generator, process: ForwardProcess,
-             settings: TrainingSettings) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets) of ``steps`` batches: shapes (steps, B, d + 1 + 2F) and (steps, B, d), float32.
+             settings: TrainingSettings) -> tuple[np.ndarray, ...]:
+    """(inputs, x, coefficients, targets) of ``steps`` batches, float32, shapes (steps, B, d + 1 + 2F),
+    (steps, B, d), (steps, B, 2) and (steps, B, d).
 
-    Per sample: I uniform, log t uniform on [log t_min, log T], Z ~ N(0, I); the input is the
-    features of X_t = alpha(t) x_I + sigma(t) Z, the target Z.
+    Per sample: I uniform, log t uniform on [log t_min, log T], Z ~ N(0, I); x = X_t = alpha(t) x_I +
+    sigma(t) Z, the inputs its features, the coefficients (alpha(t) S, 1 / sigma(t)) turning a
+    denoiser output into eps (module docstring), the target Z.
     """
     m = steps * batch_size
     index = rng.integers(0, train.shape[0], size=m)
     t = np.exp(rng.uniform(np.log(settings.t_min), np.log(settings.T), size=m))
     z = rng.standard_normal((m, train.shape[1]))
-    xt = process.alpha(t)[:, None] * train[index] + process.sigma(t)[:, None] * z
+    alpha, sigma = process.alpha(t), process.sigma(t)
+    xt = alpha[:, None] * train[index] + sigma[:, None] * z
     inputs = _features(t, xt, process, settings)
-    return inputs.reshape(steps, batch_size, -1), z.astype(np.float32).reshape(steps, batch_size, -1)
+    coefficients = np.column_stack([alpha * settings.data_scale, 1.0 / sigma])
+
+    def shaped(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).reshape(steps, batch_size, -1)
+
+    return shaped(inputs), shaped(xt), shaped(coefficients), shaped(z)
 
 
 def train_score_model(train: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS, width: int = 256,
                       depth: int = 4, steps: int = 4000, seed: int, batch_size: int = 256,
-                      learning_rate: float = 1e-3, t_min: float = 1e-5, T: float = 1.0) -> ScoreModel:
+                      learning_rate: float = 1e-3, t_min: float = 1e-5, T: float = 1.0,
+                      parametrization: Parametrization | str = Parametrization.NOISE) -> ScoreModel:
     """Train s_theta = -eps_theta / sigma by denoising score matching on ``train`` (module docstring).
 
     train : ndarray, shape (N, d), N >= 1. process : the forward process (OU by default).
     width, depth : hidden width and number of hidden layers of the MLP. steps : Adam steps of
     ``batch_size`` samples. seed : int >= 0; the same seed gives the same weights bit for bit on
     one machine. learning_rate : peak learning rate. t_min, T : log t is uniform on [t_min, T].
+    parametrization : the network's output, "noise" (eps_theta) or "denoiser" (D_theta).
 
     Loss: E |eps_theta(t, alpha(t) x_I + sigma(t) Z) - Z|^2 (lambda(t) = sigma(t)^2, log-uniform t).
     Returns a :class:`ScoreModel` with ``score(t, x)`` (NumPy float64 in and out).
@@ -296,7 +345,8 @@ def train_score_model(train: np.ndarray, *, process: ForwardProcess = _DEFAULT_P
     if not data_scale > 0:
         raise ValueError("train must not be all zeros (the input scaling divides by its RMS coordinate)")
     settings = TrainingSettings(steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                                t_min=t_min, T=T, data_scale=data_scale, n_train=train.shape[0])
+                                t_min=t_min, T=T, data_scale=data_scale, n_train=train.shape[0],
+                                parametrization=parametrization)
     jax, eqx, optax = _require_jax()
     start = time.perf_counter()
     d = train.shape[1]
@@ -310,19 +360,23 @@ def train_score_model(train: np.ndarray, *, process: ForwardProcess = _DEFAULT_P
     params, static = eqx.partition(network, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
 
-    def loss_fn(params, inputs, targets):
-        net = eqx.combine(params, static)
-        return jax.numpy.mean(jax.numpy.sum((jax.vmap(net)(inputs) - targets) ** 2, axis=1))
+    denoiser = settings.parametrization is Parametrization.DENOISER
+
+    def loss_fn(params, inputs, x, coefficients, targets):
+        out = jax.vmap(eqx.combine(params, static))(inputs)
+        if denoiser:  # eps = (x - alpha S out) / sigma, the difference first (it is ~ sigma Z)
+            out = (x - coefficients[:, :1] * out) * coefficients[:, 1:]
+        return jax.numpy.mean(jax.numpy.sum((out - targets) ** 2, axis=1))
 
     @jax.jit
-    def run_chunk(params, opt_state, inputs, targets):
+    def run_chunk(params, opt_state, inputs, x, coefficients, targets):
         def step(carry, batch):
             params, opt_state = carry
             loss, grads = jax.value_and_grad(loss_fn)(params, *batch)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (inputs, targets))
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (inputs, x, coefficients, targets))
         return params, opt_state, losses.mean()
 
     rng = np.random.default_rng(batch_seq)
@@ -330,8 +384,8 @@ def train_score_model(train: np.ndarray, *, process: ForwardProcess = _DEFAULT_P
     done = 0
     while done < settings.steps:
         m = min(CHUNK_STEPS, settings.steps - done)
-        inputs, targets = _batches(train, m, settings.batch_size, rng, process, settings)
-        params, opt_state, loss = run_chunk(params, opt_state, inputs, targets)
+        params, opt_state, loss = run_chunk(params, opt_state, *_batches(train, m, settings.batch_size, rng, process,
+                                                                         settings))
         chunk_losses.append(float(loss))
         done += m
     network = eqx.combine(params, static)
