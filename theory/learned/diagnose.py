@@ -1,13 +1,13 @@
 """Diagnose a score: will its sampler memorize the training set or generalize? (SPEC C8)
 
-:func:`diagnose` predicts from the score alone and then measures by sampling:
+:func:`diagnose` predicts from the score alone and then measures by sampling.
 
 Prediction (Pidstrigach 2022, arXiv:2206.01018, through SPEC C5 and C2/C3; formalized as C8).
-On the forward-noised training set (:mod:`theory.learned.profiles`) the explosion profile
+(i) On the forward-noised training set (:mod:`theory.learned.profiles`) the explosion profile
 c(t) = sigma(t)^2 E|s(t, X_t)|^2 tends to d for a score that lands on the N training points and to
 d - k for one that lands on a k-dimensional set. It is read at the bottom of the decisive window
 (:mod:`theory.learned.resolution`: where the training points are separated and the score is still
-trusted) as the codimension estimate c^ with standard error se, and with lambda = (d - c^) / k_ref
+trusted) as the codimension estimate c^ with standard error se. With lambda = (d - c^) / k_ref
 (0: explodes like the points, 1: like a k_ref-dimensional set) and z = Phi^-1(1 - alpha/2):
 
 - "memorizes" if lambda + z se / k_ref <= BAND;
@@ -15,17 +15,20 @@ trusted) as the codimension estimate c^ with standard error se, and with lambda 
   lambda + z se / k_ref <= 1 + BAND (c^ within the band of d - k, not below it);
 - "inconclusive" otherwise, and whenever the window spans less than MIN_WINDOW_DECADES.
 
-The errors against the exact empirical score (ii) and the population score (iii) are reported
-beside it: a score that follows the empirical score over the window (e_emp <= BAND k_ref at every
-window node) has an L2 error against it there, which by C2/C3 guarantees memorization; the
-reasons say whether the two readings agree.
+Beside the verdict: the alignment -E[sigma s . Z] at the same nodes (equal to c for exact scores
+and their either-or mixtures; a gap above ALIGNMENT_TOL k_ref flags a score for which the
+codimension reading can fail, see :mod:`theory.learned.profiles`); (ii) the Girsanov integral
+int_{t_floor}^T (g^2/2) E|s - s_emp|^2 dt plus KL(p_T || prior), which by SPEC C2 and Pinsker bounds
+the total variation between the score's samples at delta = t_floor and the exact empirical score's
+(memorization guaranteed for all but that fraction; C3); (iii) the errors against the empirical
+and population scores over the window.
 
 Measurement (SPEC section 4, :mod:`theory.learned.sampling`), at MEASURE_DELTAS early-stopping
-times spread over the bottom MAX_MEASURE_DECADES of the window (the range the prediction is
-about): "memorizes" if the RMS and the median nearest-training distances both land (bootstrap band
-above FLAT_SLOPE); "generalizes" if both plateau (band inside +-FLAT_SLOPE at a positive level)
-and, with a population, the distance to its M lands; "inconclusive" otherwise (for instance the
-median lands and the RMS plateaus: some samples are copies, others are not).
+times spread over the bottom MEASURE_DECADES of the window (the range the prediction is about):
+"memorizes" if the RMS and the median nearest-training distances both land (bootstrap band above
+FLAT_SLOPE); "generalizes" if both plateau (band inside +-FLAT_SLOPE at a positive level) and,
+with a population, the distance to its M lands; "inconclusive" otherwise (for instance the median
+lands and the RMS plateaus: some samples are copies, others are not).
 """
 
 from __future__ import annotations
@@ -53,10 +56,14 @@ from theory.statistics import FLAT_SLOPE
 
 ScoreFn = Callable[[float, np.ndarray], np.ndarray]
 
-# Early-stopping times of the measurement: four, one per decade over the bottom three decades of the
-# window (or spread over a shorter window), the span check C7 uses for its plateaus.
+# Early-stopping times of the measurement: four, geometric over the bottom MEASURE_DECADES of the
+# window (the shortest window given a verdict). The bottom, because a sampler that lands on M
+# between the training points shows its plateau only once sigma(delta) is small against the
+# points' spacing: the nearest-training distance is about sqrt((d - k) sigma^2 + u^2) with u the
+# distance along M, whose slope (1/2) (d - k) sigma^2 / ((d - k) sigma^2 + u^2) is still 0.1-0.2
+# for the median near the top of the window (measured: 16 points on the circle, window top 8e-4).
 MEASURE_DELTAS = 4
-MAX_MEASURE_DECADES = 3.0
+MEASURE_DECADES = 1.0
 # Largest |alignment - codimension|, as a fraction of k_ref, before the reasons warn that the score is
 # no exact score nor an either-or mixture of the two references: DROP, the fall the trusted range
 # tolerates. Exact scores give 0 up to the estimate's noise (measured: below 0.01 at n = 4000).
@@ -150,7 +157,8 @@ def _check_population(population: object, d: int) -> Measure | None:
     if population is None:
         return None
     if not isinstance(population, Measure):
-        raise TypeError(f"population must be a theory Measure (e.g. Sphere(1, 2)) or None, got {type(population).__name__}")
+        raise TypeError(f"population must be a theory Measure (e.g. Sphere(1, 2)) or None, "
+                        f"got {type(population).__name__}")
     if population.d != d:
         raise ValueError(f"population must live in R^{d} like train, got a measure on R^{population.d}")
     if population.k < 1:
@@ -183,7 +191,7 @@ def _predict(explosion: ExplosionProfile, resolution: Resolution, *, k: int | No
              f"[{explosion.times[idx][-1]:.3g}, {explosion.times[idx][0]:.3g}], the bottom of the decisive window "
              f"[{t_lo:.3g}, {t_hi:.3g}])")
     reasons = []
-    if resolution.window_decades < MIN_WINDOW_DECADES - 1e-9:
+    if not resolution.decisive:
         behaviour = Behaviour.INCONCLUSIVE
         reasons.append(f"the decisive window [{t_lo:.3g}, {t_hi:.3g}] spans {resolution.window_decades:.2f} decades, "
                        f"less than {MIN_WINDOW_DECADES:g} ({resolution.floor_reason}); {where}.")
@@ -232,9 +240,9 @@ def _measured(measurement: SamplingMeasurement, population: Measure | None) -> t
 
 
 def measurement_deltas(resolution: Resolution) -> np.ndarray:
-    """MEASURE_DELTAS early-stopping times, geometric, over the bottom MAX_MEASURE_DECADES of the window."""
+    """MEASURE_DELTAS early-stopping times, geometric, over the bottom MEASURE_DECADES of the window."""
     t_lo, t_hi = resolution.window
-    top = min(t_hi, t_lo * 10.0**MAX_MEASURE_DECADES)
+    top = min(t_hi, t_lo * 10.0**MEASURE_DECADES)
     return np.geomspace(top, t_lo, MEASURE_DELTAS)
 
 
@@ -336,7 +344,7 @@ def diagnose(score: ScoreFn, train: np.ndarray, *, process: ForwardProcess = _DE
     measurement = None
     if not sample:
         measured, measured_reasons = Behaviour.INCONCLUSIVE, ("not measured (sample=False).",)
-    elif resolution.window is None or resolution.window_decades < MIN_WINDOW_DECADES - 1e-9:
+    elif not resolution.decisive:
         measured, measured_reasons = Behaviour.INCONCLUSIVE, (
             "not measured: no decisive window of at least "
             f"{MIN_WINDOW_DECADES:g} decade to sample in (the same range the prediction needs).",)

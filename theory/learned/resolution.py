@@ -84,7 +84,8 @@ class Resolution:
 
     @property
     def decisive(self) -> bool:
-        """The window spans at least MIN_WINDOW_DECADES."""
+        """The window spans at least MIN_WINDOW_DECADES (up to the rounding of log10 of grid times that
+        are exactly a decade apart, hence the 1e-9)."""
         return self.window is not None and self.window_decades >= MIN_WINDOW_DECADES - 1e-9
 
 
@@ -113,9 +114,9 @@ def resolve(profile: ExplosionProfile, *, k_ref: int) -> Resolution:
             break
         if sep_index is not None and j >= sep_index:
             if c[j] < running_max - DROP * k_ref:
-                reason = (f"at t = {times[j]:.3g} the explosion profile is {c[j]:.3f}, {running_max - c[j]:.3f} below its "
-                          f"maximum {running_max:.3f} higher in the window (more than {DROP * k_ref:.3g}): the score "
-                          f"loses resolution as t decreases")
+                reason = (f"at t = {times[j]:.3g} the explosion profile is {c[j]:.3f}, {running_max - c[j]:.3f} "
+                          f"below its maximum {running_max:.3f} higher in the window (more than "
+                          f"{DROP * k_ref:.3g}): the score loses resolution as t decreases")
                 break
             running_max = max(running_max, c[j])
         trusted[j] = True
