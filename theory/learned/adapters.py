@@ -63,7 +63,8 @@ def checked_output(value: object, x: np.ndarray, *, name: str, t: float) -> np.n
     if not isinstance(value, np.ndarray):
         shape = getattr(value, "shape", None)
         if shape is None:
-            raise ValueError(f"{name} must return an ndarray of shape {x.shape}, got {type(value).__name__} at t={t:.6g}")
+            raise ValueError(f"{name} must return an ndarray of shape {x.shape}, got {type(value).__name__} "
+                             f"at t={t:.6g}")
         value = np.asarray(value)
     if value.shape != x.shape:
         raise ValueError(f"{name} must return an array of shape {x.shape} (the shape of x), got {value.shape} "
