@@ -218,61 +218,79 @@ def test_exact_population_score_is_predicted_and_measured_to_generalize(measure)
 
 def test_smoothed_score_runs_into_its_resolution_floor():
     """A smoothed empirical score (the score of p_{t+h}, h = 1e-3; SPEC C7) stops exploding below
-    t ~ h: its profile falls from about 0.2 towards 0 inside the decisive window (seed 0: by 0.14 over
-    one node, against the tolerated DROP = 0.125), so its trusted range ends there, the window is
-    shorter than a decade, and both verdicts are inconclusive. Over seeds 0..99: 100 of 100
-    inconclusive on both sides."""
+    t ~ h. Its profile falls from about 0.2 towards 0 inside the decisive window (seed 0: by 0.14 over
+    one node, against the tolerated DROP = 0.125), and its alignment is 0.37 above it at the window's
+    first node (a smoothed score points at the blurred cloud, not along the noise). Either ends the
+    trusted range (by default the alignment, first); the window is shorter than a decade and both
+    verdicts are inconclusive. Over seeds 0..99, with and without the alignment check: 100 of 100
+    inconclusive on both sides, for the stated reason."""
     circle = Sphere(1, 2)
     train, cloud = _setting(circle, 16, 0)
-    dg = diagnose(Smoothed(cloud, 1e-3), train, population=circle, rng=np.random.default_rng(0))
-    assert dg.predicted is Behaviour.INCONCLUSIVE and dg.measured is Behaviour.INCONCLUSIVE
-    assert "loses resolution" in dg.resolution.floor_reason
-    assert dg.resolution.t_floor > 1e-4 and not dg.resolution.decisive
-    assert dg.measurement is None
+    for check_alignment, reason in ((True, "Tweedie's identity"), (False, "loses resolution")):
+        dg = diagnose(Smoothed(cloud, 1e-3), train, population=circle, rng=np.random.default_rng(0),
+                      check_alignment=check_alignment)
+        assert dg.predicted is Behaviour.INCONCLUSIVE and dg.measured is Behaviour.INCONCLUSIVE
+        assert reason in dg.resolution.floor_reason
+        assert dg.resolution.t_floor > 1e-4 and not dg.resolution.decisive
+        assert dg.measurement is None
 
 
 def test_interpolated_score_between_the_references_is_inconclusive():
     """s = 0.7 s_emp + 0.3 s_pop: codimension d - k + w^2 k = 1.49 at d = 2, k = 1, half-way between
-    the hypotheses, so the prediction is inconclusive; the sampler memorizes (slowly for w < 1/2,
-    here at the full rate: SPEC C6 with beta = w on the tangent space). Seed 0; over seeds 0..99:
-    100 of 100 inconclusive and memorizes."""
+    the hypotheses. Read from the explosion alone (check_alignment=False) the prediction is
+    inconclusive, and the sampler memorizes (SPEC C6 with beta = w on the tangent space). By default
+    the alignment d - k + w k = 1.7 breaks Tweedie's identity by 0.21 > ALIGNMENT_TOL over the whole
+    window: no node is trusted there, no verdict on either side. Seed 0; over seeds 0..99: 100 of 100
+    (inconclusive, memorizes) without the alignment check, and (inconclusive, inconclusive) with
+    it, a - c in [0.20, 0.23]."""
     circle = Sphere(1, 2)
     train, cloud = _setting(circle, 16, 0)
-    dg = diagnose(_Convex(ExactScore(cloud), ExactScore(circle), 0.7), train, population=circle,
-                  rng=np.random.default_rng(0))
+    score = _Convex(ExactScore(cloud), ExactScore(circle), 0.7)
+    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0), check_alignment=False)
     assert dg.predicted is Behaviour.INCONCLUSIVE and dg.measured is Behaviour.MEMORIZES
     assert 0.25 < dg.lam < 0.75
     assert not dg.refuted
+    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0))
+    assert dg.predicted is Behaviour.INCONCLUSIVE and dg.measured is Behaviour.INCONCLUSIVE
+    assert "Tweedie's identity" in dg.resolution.floor_reason and dg.resolution.window is None
 
 
 def test_rescaled_explosion_is_refuted_by_sampling():
     """Negative control (near miss): the population score multiplied by sqrt(d / (d - k)) below
-    t = 0.01 explodes exactly like d, so the codimension reads "memorizes"; the sampler, a scaled
-    normal score (SPEC C6, beta = sqrt(2) > 0), lands on M between the training points. The
-    measurement must refute the prediction. Seed 0; over seeds 0..99: 100 of 100 refuted."""
+    t = 0.01 explodes exactly like d, so the explosion alone (check_alignment=False, SPEC C8's
+    reading) predicts "memorizes"; the sampler, a scaled normal score (SPEC C6, beta = sqrt(2) > 0),
+    lands on M between the training points. The measurement must refute the prediction. By default
+    the alignment sqrt(2) (d - k) != 2 (d - k) keeps the window untrusted: no prediction at all.
+    Seed 0; over seeds 0..99: 100 of 100 refuted, and 100 of 100 inconclusive with the check
+    (a - c in [-0.64, -0.55])."""
     circle = Sphere(1, 2)
     train, _ = _setting(circle, 16, 0)
     score = _Rescaled(ExactScore(circle), np.sqrt(2.0), 1e-2)
-    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0))
+    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0), check_alignment=False)
     assert dg.predicted is Behaviour.MEMORIZES and dg.measured is Behaviour.GENERALIZES
     assert dg.refuted
-    assert abs(dg.alignment - dg.codimension) > 0.5  # the alignment sees through it: sqrt(2) - 2 = -0.59
+    assert abs(dg.alignment - dg.codimension) > 0.5  # sqrt(2) - 2 = -0.59
     assert any("neither" in reason for reason in dg.predicted_reasons)
+    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0), sample=False)
+    assert dg.predicted is Behaviour.INCONCLUSIVE and "Tweedie's identity" in dg.resolution.floor_reason
 
 
 def test_weak_interpolation_refutes_the_explosion_reading():
     """A limitation of C8's reading, kept as a near-miss control: s = 0.35 s_emp + 0.65 s_pop explodes
-    like d - k + w^2 k = 1.12 (read as "generalizes") but pulls towards the training points with
-    weight w = 0.35 and memorizes at rate delta^0.35 (SPEC C6/C7). The alignment d - k + w k = 1.35
-    flags it. Seed 0; over seeds 0..99: 100 of 100 refuted."""
+    like d - k + w^2 k = 1.12 (read as "generalizes" from the explosion alone) but pulls towards the
+    training points with weight w = 0.35 and memorizes at rate delta^0.35 (SPEC C6/C7). Its
+    alignment d - k + w k = 1.35 breaks Tweedie's identity by 0.23, so by default the window is not
+    trusted. Seed 0; over seeds 0..99: 100 of 100 refuted without the check, 100 of 100
+    inconclusive with it (a - c in [0.21, 0.24])."""
     circle = Sphere(1, 2)
     train, cloud = _setting(circle, 16, 0)
-    dg = diagnose(_Convex(ExactScore(cloud), ExactScore(circle), 0.35), train, population=circle,
-                  rng=np.random.default_rng(0))
+    score = _Convex(ExactScore(cloud), ExactScore(circle), 0.35)
+    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0), check_alignment=False)
     assert dg.predicted is Behaviour.GENERALIZES and dg.measured is Behaviour.MEMORIZES
     assert dg.refuted
     assert dg.alignment - dg.codimension == pytest.approx(0.35 - 0.35**2, abs=0.05)
-    assert any("neither" in reason for reason in dg.predicted_reasons)
+    dg = diagnose(score, train, population=circle, rng=np.random.default_rng(0), sample=False)
+    assert dg.predicted is Behaviour.INCONCLUSIVE and "Tweedie's identity" in dg.resolution.floor_reason
 
 
 def test_training_points_never_separated_on_the_grid_is_inconclusive():
@@ -336,6 +354,7 @@ def _ok(t, x):
     (dict(times=[1.0, 0.1]), ValueError, "times must be >= 3 finite numbers"),
     (dict(times=[2.0, 0.1, 0.01]), ValueError, "times must not exceed T"),
     (dict(sample=1), TypeError, "sample must be a bool"),
+    (dict(check_alignment="no"), TypeError, "check_alignment must be a bool"),
 ])
 def test_diagnose_rejects_bad_input(override, error, match):
     kwargs = dict(score=_ok, train=_TRAIN, rng=np.random.default_rng(0), sample=False)

@@ -16,8 +16,8 @@ trusted) as the codimension estimate c^ with standard error se. With lambda = (d
 - "inconclusive" otherwise, and whenever the window spans less than MIN_WINDOW_DECADES.
 
 Beside the verdict: the alignment -E[sigma s . Z] at the same nodes (equal to c for exact scores
-and their either-or mixtures; a gap above ALIGNMENT_TOL k_ref flags a score for which the
-codimension reading can fail, see :mod:`theory.learned.profiles`); (ii) the Girsanov integral
+and their either-or mixtures; by default a window node where they differ by more than
+ALIGNMENT_TOL k_ref is not trusted, see :mod:`theory.learned.resolution`); (ii) the Girsanov integral
 int_{t_floor}^T (g^2/2) E|s - s_emp|^2 dt plus KL(p_T || prior), which by SPEC C2 and Pinsker bounds
 the total variation between the score's samples at delta = t_floor and the exact empirical score's
 (memorization guaranteed for all but that fraction; C3); (iii) the errors against the empirical
@@ -47,7 +47,7 @@ from theory.learned.adapters import checked_output
 from theory.learned.profiles import (ErrorProfile, ExplosionProfile, check_sample_size, default_times,
                                      score_profiles, validate_times)
 from theory.estimators import kl_to_prior
-from theory.learned.resolution import BAND, DROP, MIN_WINDOW_DECADES, Resolution, resolve
+from theory.learned.resolution import ALIGNMENT_TOL, BAND, MIN_WINDOW_DECADES, Resolution, resolve
 from theory.learned.sampling import STEPS_PER_DECADE, SamplingMeasurement, measure_sampling
 from theory.measures.base import _DEFAULT_PROCESS, Measure
 from theory.measures.pointcloud import PointCloud
@@ -65,12 +65,6 @@ ScoreFn = Callable[[float, np.ndarray], np.ndarray]
 # for the median near the top of the window (measured: 16 points on the circle, window top 8e-4).
 MEASURE_DELTAS = 4
 MEASURE_DECADES = 1.0
-# Largest |alignment - codimension|, as a fraction of k_ref, before the reasons warn that the score is
-# no exact score nor an either-or mixture of the two references: DROP, the fall the trusted range
-# tolerates. Measured: at most 0.014 for the exact scores of the study in theory.learned.resolution,
-# at most 0.046 k for the trained networks given a verdict there; an interpolation with weight w on
-# the empirical score gives w (1 - w) k (0.23 k at w = 0.35).
-ALIGNMENT_TOL = DROP
 
 
 class Behaviour(enum.Enum):
@@ -287,7 +281,8 @@ def measurement_deltas(resolution: Resolution) -> np.ndarray:
 def diagnose(score: ScoreFn, train: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS,
              population: Measure | None = None, rng: np.random.Generator, T: float = 1.0,
              times: Sequence[float] | None = None, n: int = 4000, n_samples: int = 2000,
-             steps_per_decade: int = STEPS_PER_DECADE, alpha: float = 0.01, sample: bool = True) -> Diagnosis:
+             steps_per_decade: int = STEPS_PER_DECADE, alpha: float = 0.01, sample: bool = True,
+             check_alignment: bool = True) -> Diagnosis:
     """Predict from the score's explosion whether its sampler memorizes ``train``, and measure it (SPEC C8).
 
     score : callable (t: float, x: ndarray (n, d)) -> ndarray (n, d), e.g. a trained network through
@@ -299,6 +294,9 @@ def diagnose(score: ScoreFn, train: np.ndarray, *, process: ForwardProcess = _DE
     four nodes per decade). n : forward samples per profile node. n_samples : samples per delta.
     steps_per_decade : sampler steps per decade. alpha : level of the codimension interval and of
     the slope bands. sample : run the measurement (else ``measured`` is inconclusive).
+    check_alignment : trust only window nodes where the alignment matches the explosion profile
+    (:mod:`theory.learned.resolution`); False reads the explosion alone, as SPEC C8 states it (a
+    scaled explosion then gets a prediction, which sampling refutes).
 
     The rules are in the module docstring; every threshold is a named constant of
     :mod:`theory.learned.resolution`, :mod:`theory.learned.sampling` or this module.
@@ -318,8 +316,9 @@ def diagnose(score: ScoreFn, train: np.ndarray, *, process: ForwardProcess = _DE
     steps_per_decade = _validate.integer(steps_per_decade, "steps_per_decade", minimum=1)
     if isinstance(alpha, bool) or not isinstance(alpha, (float, int)) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    if not isinstance(sample, bool):
-        raise TypeError(f"sample must be a bool, got {type(sample).__name__}")
+    for name, flag in (("sample", sample), ("check_alignment", check_alignment)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     grid = default_times(process, T) if times is None else validate_times(times)
     if grid[0] > T:
         raise ValueError(f"times must not exceed T = {T!r}, got max {grid[0]!r}")
@@ -330,7 +329,7 @@ def diagnose(score: ScoreFn, train: np.ndarray, *, process: ForwardProcess = _DE
     k_ref = 1 if k is None else k
     explosion, errors = score_profiles(checked, train, times=grid, n=n, rng=profile_rng, process=process,
                                       population=population)
-    resolution = resolve(explosion, k_ref=k_ref)
+    resolution = resolve(explosion, k_ref=k_ref, check_alignment=check_alignment)
     z = float(stats.norm.ppf(1 - alpha / 2))
     predicted, c_hat, se, lam, reasons = _predict(explosion, resolution, k=k, z=z)
     window = resolution.in_window

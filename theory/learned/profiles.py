@@ -13,16 +13,16 @@ their node-to-node changes are not masked by Monte-Carlo noise. Three families:
     estimated with |Z|^2 as a control variate: for a score that lands on the training points,
     sigma s = -Z + o(1) near t = 0 and the estimate has almost no noise. c(t) -> d for the exact
     empirical score and -> d - k for the exact score of a k-dimensional measure the points lie on.
+    By Stam's inequality the Fisher information of X_t = alpha X_0 + sigma Z is at most that of
+    sigma Z, d / sigma^2, so c(t) <= d for the exact score of mu_N (in sample form
+    E|E[Z | X_t]|^2 <= E|Z|^2, Jensen). The same profile is recorded for the exact empirical score
+    and, with a population, for the population score.
     Beside it the alignment a(t) = -E[sigma(t) s(t, X_t) . Z] (estimated as d - E[(sigma s + Z) . Z]):
     for the exact score of the training set's forward law a = c (Tweedie: sigma s = -E[Z | X_t]),
     and near t = 0 the population score has a = c = d - k too. A score that interpolates,
     s = w s_emp + (1 - w) s_pop, has a = d - k + w k but c = d - k + w^2 k: the pull towards the
     training points (which makes the sampler memorize for every w > 0, SPEC C6/C7) enters c only
     at second order, and a - c measures it.
-    By Stam's inequality the Fisher information of X_t = alpha X_0 + sigma Z is at most that of
-    sigma Z, d / sigma^2, so c(t) <= d for the exact score of mu_N (in sample form
-    E|E[Z | X_t]|^2 <= E|Z|^2, Jensen). The same profile is recorded for the exact empirical score
-    and, with a population, for the population score.
 
 (ii) error against the empirical score, e_emp(t) = sigma^2 E|s - s_emp|^2, and the L2 integral
     int (g^2/2) E|s - s_emp|^2 dt over a range (the Girsanov term of SPEC C2; finite for every L2
