@@ -355,6 +355,8 @@ def _ok(t, x):
     (dict(times=[2.0, 0.1, 0.01]), ValueError, "times must not exceed T"),
     (dict(sample=1), TypeError, "sample must be a bool"),
     (dict(check_alignment="no"), TypeError, "check_alignment must be a bool"),
+    (dict(score=from_noise_prediction(lambda t, x: x, process=VP())), ValueError,
+     r"score belongs to the process VP\(.*\) but diagnose got process=OU\(\)"),
 ])
 def test_diagnose_rejects_bad_input(override, error, match):
     kwargs = dict(score=_ok, train=_TRAIN, rng=np.random.default_rng(0), sample=False)

@@ -300,14 +300,18 @@ def diagnose(score: ScoreFn, train: np.ndarray, *, process: ForwardProcess = _DE
 
     The rules are in the module docstring; every threshold is a named constant of
     :mod:`theory.learned.resolution`, :mod:`theory.learned.sampling` or this module.
-    Raises TypeError/ValueError for bad input, and ValueError if the score returns a wrong shape or
-    NaN/inf.
+    Raises TypeError/ValueError for bad input (including a score whose ``process`` attribute, as
+    trained models and adapters have, differs from ``process``), and ValueError if the score returns
+    a wrong shape or NaN/inf.
     """
     if not callable(score):
         raise TypeError(f"score must be callable (t, x) -> ndarray of x's shape (n, d), got {type(score).__name__}")
     train = _check_train(train)
     d = train.shape[1]
     process = check_process(process)
+    own = getattr(score, "process", None)  # trained models and adapters know their process
+    if isinstance(own, ForwardProcess) and own != process:
+        raise ValueError(f"score belongs to the process {own!r} but diagnose got process={process!r}")
     population = _check_population(population, d)
     rng = _validate.generator(rng)
     T = _validate.positive_time(T, "T")

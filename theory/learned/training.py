@@ -23,9 +23,9 @@ decades). Its minimizer over all functions is the exact score of the empirical m
 (``PointCloud(train).score``): a network that minimizes the loss perfectly memorizes (SPEC C3).
 The loss is the same function of eps_theta for both parametrizations; they differ in what the
 network must represent near t = 0: a noise predictor must vary on the scale sigma in x (the noise
-sigma Z is what it extracts), a denoiser only on the scale of the data's geometry (D tends to the
-projection on M or to the nearest training point), its explosion coming from the division by
-sigma^2.
+sigma Z is what it extracts); a denoiser varies on the scale of the data's geometry (D tends to the
+projection on M or to the nearest training point) but must be accurate to o(sigma), since an
+error delta D moves the score by alpha delta D / sigma^2.
 
 The network. An MLP (``equinox.nn.MLP``, SiLU activations, ``depth`` hidden layers of ``width``)
 maps the d + 1 + 2 FOURIER_FREQUENCIES input features
@@ -39,9 +39,9 @@ log sigma(t) mapped affinely from [log sigma(t_min), log sigma(T)] onto [-1, 1].
 following an exact score.
 
 Optimization: Adam (optax.adam) on a warm-up + cosine learning-rate schedule, gradients clipped to
-global norm GRADIENT_CLIP, float32 parameters. All randomness of the batches (indices, t, Z) is
-drawn by NumPy from ``SeedSequence(seed)``, the initial weights from ``jax.random.key(seed)``, so a
-seed fixes the weights: the same seed gives the same weights bit for bit on one machine (XLA's CPU
+global norm GRADIENT_CLIP, float32 parameters. ``SeedSequence(seed)`` spawns two streams: one
+seeds ``jax.random.key`` for the initial weights, the other NumPy's generator for all randomness of
+the batches (indices, t, Z). So a seed fixes the weights: the same seed gives the same weights bit for bit on one machine (XLA's CPU
 kernels are deterministic for a fixed program and shapes; another CPU may round differently).
 
 JAX, equinox and optax are optional dependencies: they are imported inside the functions here, so
