@@ -3,7 +3,8 @@
 Pure math and numerics: no printing, no files, no global random state (STYLE.md rule 1).
 The names below are the public contract (independent checks import them); submodules hold the
 rest: ``theory.priors``, ``theory.observers``, ``theory.perturbations``, ``theory.symbolic``,
-``theory.estimators``, ``theory.statistics``, ``theory.claims``.
+``theory.estimators``, ``theory.statistics``, ``theory.claims``, and ``theory.learned`` (diagnosing
+a learned score: memorization or generalization, claim C8; training needs the ``learned`` extra).
 """
 
 from theory.claims import CLAIMS, Prediction, Setting, predict
@@ -16,6 +17,7 @@ from theory.measures.sphere import Sphere
 from theory.measures.subspace import Subspace
 from theory.processes import OU, VE, VP, ForwardProcess
 from theory.simulator import Grid, NonFiniteError, Scheme, SDEResult, reverse_sde, time_grid
+from theory.types import ScoreFn
 
 __all__ = [
     "OU",
@@ -35,6 +37,7 @@ __all__ = [
     "Grid",
     "time_grid",
     "NonFiniteError",
+    "ScoreFn",
     "CLAIMS",
     "Setting",
     "Prediction",
