@@ -418,6 +418,35 @@ def _result(spec: CaseSpec, outcome: Outcome, elapsed: float) -> CaseResult:
                       record=dict(outcome.record), figure=outcome.figure, elapsed=elapsed)
 
 
+def runnable(check: ClaimCheck, budget: Budget | str, only: Sequence[str] | None = None) -> tuple[CaseSpec, ...]:
+    """The cases of ``budget`` to run (the named ones and the cases they re-judge, or all), in table order."""
+    specs = check.cases(budget)
+    if only is None:
+        return specs
+    wanted = set(only) | {s.reuses for s in specs if s.name in set(only) and s.reuses}
+    return tuple(s for s in specs if s.name in wanted)
+
+
+def finish_claim(check: ClaimCheck, *, seed: int, budget: Budget | str, specs: Sequence[CaseSpec],
+                 ran: Mapping[str, CaseResult], elapsed: float) -> CheckResult:
+    """Judge the re-judged controls on the outcomes in ``ran`` and assemble the CheckResult.
+
+    ``ran`` holds the result of every spec that runs on its own (as :func:`run_case` returns it),
+    possibly computed elsewhere (on Dask workers, one task per case).
+    """
+    budget = Budget.parse(budget)
+    results = dict(ran)
+    for spec in specs:
+        if spec.reuses is not None:
+            base = ran[spec.reuses]
+            outcome = Outcome(decisions=base.decisions, record=base.record, figure=base.figure)
+            results[spec.name] = _result(spec, spec.rejudge(outcome), 0.0)
+    cases = tuple(results[s.name] for s in specs)
+    formulas = tuple(tuple(f) for f in check.formulas()) if check.formulas is not None else ()
+    return CheckResult(claim=check.claim, budget=budget, seed=int(seed), plan=check.plans[budget], cases=cases,
+                       verdict=overall(cases), versions=versions(), elapsed=elapsed, formulas=formulas)
+
+
 def run_claim(check: ClaimCheck, *, seed: int, budget: Budget | str = Budget.FAST,
               only: Sequence[str] | None = None) -> CheckResult:
     """Run every case of ``check`` (or the named ones, plus the cases they re-judge) and judge them."""
@@ -426,23 +455,6 @@ def run_claim(check: ClaimCheck, *, seed: int, budget: Budget | str = Budget.FAS
     budget = Budget.parse(budget)
     started = time.perf_counter()
     plan = check.plans[budget]
-    specs = check.cases(budget)
-    if only is not None:
-        wanted = set(only) | {s.reuses for s in specs if s.name in set(only) and s.reuses}
-        specs = tuple(s for s in specs if s.name in wanted)
-    outcomes: dict[str, tuple[Outcome, float]] = {}
-    results: dict[str, CaseResult] = {}
-    for spec in specs:
-        if spec.reuses is None:
-            t0 = time.perf_counter()
-            outcome = spec.run(plan, case_seed(seed, check.claim, spec.name))
-            outcomes[spec.name] = (outcome, time.perf_counter() - t0)
-            results[spec.name] = _result(spec, outcome, outcomes[spec.name][1])
-    for spec in specs:
-        if spec.reuses is not None:
-            results[spec.name] = _result(spec, spec.rejudge(outcomes[spec.reuses][0]), 0.0)
-    cases = tuple(results[s.name] for s in specs)
-    formulas = tuple(tuple(f) for f in check.formulas()) if check.formulas is not None else ()
-    return CheckResult(claim=check.claim, budget=budget, seed=int(seed), plan=plan, cases=cases,
-                       verdict=overall(cases), versions=versions(), elapsed=time.perf_counter() - started,
-                       formulas=formulas)
+    specs = runnable(check, budget, only)
+    ran = {spec.name: run_case(check, spec, plan, seed) for spec in specs if spec.reuses is None}
+    return finish_claim(check, seed=seed, budget=budget, specs=specs, ran=ran, elapsed=time.perf_counter() - started)
