@@ -32,8 +32,8 @@ from typing import ClassVar
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
-from theory.processes import ForwardProcess, check_process
+from theory.measures.base import Measure, check_measure
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 from theory.types import ScoreFn
 
 
@@ -60,7 +60,7 @@ class ExactScore:
     parameters: ClassVar[tuple[str, ...]] = ()
 
     measure: Measure
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         check_measure(self.measure)
@@ -89,7 +89,7 @@ class AncestralScore:
 
     measure: Measure
     rng: np.random.Generator
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         from theory.measures.pointcloud import PointCloud
@@ -294,7 +294,7 @@ class Smoothed(Perturbation):
 
     measure: Measure
     h: float
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         check_measure(self.measure)
@@ -384,7 +384,7 @@ class DroppedComponent(Perturbation):
 
     mixture: Measure
     keep: int
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         components = getattr(check_measure(self.mixture, "mixture"), "components", None)

@@ -474,3 +474,7 @@ def check_process(process: object) -> ForwardProcess:
     if not isinstance(process, ForwardProcess):
         raise TypeError(f"process must be a ForwardProcess such as OU(), VP() or VE(), got {type(process).__name__}")
     return process
+
+
+#: The process every ``process=`` argument defaults to: the paper's OU, dX = -X dt + sqrt(2) dW.
+DEFAULT_PROCESS: ForwardProcess = OU()

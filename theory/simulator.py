@@ -56,10 +56,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS
 from theory.observers import Observer
 from theory.priors import Gaussian, Prior
-from theory.processes import ForwardProcess, check_process
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 
 Score = Callable[[float, np.ndarray], np.ndarray]
 
@@ -186,7 +185,7 @@ def reverse_sde(
     delta: float,
     steps: int,
     rng: np.random.Generator,
-    process: ForwardProcess = _DEFAULT_PROCESS,
+    process: ForwardProcess = DEFAULT_PROCESS,
     prior: Prior | None = None,
     scheme: Scheme | str = Scheme.POSTERIOR,
     grid: Grid | str = Grid.GEOMETRIC,
