@@ -108,7 +108,7 @@ from typing import Any
 
 import numpy as np
 import sympy
-from scipy import optimize, stats
+from scipy import stats
 from scipy.integrate import solve_ivp
 
 from checks.common import Case, Verdict, check_budget, finish, landing_study
@@ -197,14 +197,6 @@ def _slope(deltas: np.ndarray, levels: np.ndarray) -> float:
 def _form_slope(rate: float, log_power: float, deltas: np.ndarray) -> float:
     """Slope of delta^rate log(1/delta)^log_power over ``deltas``: the predicted form, log factor included."""
     return _slope(deltas, deltas**rate * np.log(1.0 / deltas) ** log_power)
-
-
-def _sigma2_inverse(process: ForwardProcess, sigma2: float) -> float:
-    """The t with sigma(t)^2 = sigma2 (sigma^2 is increasing)."""
-    hi = 1.0
-    while float(process.sigma2(hi)) < sigma2:
-        hi *= 2.0
-    return float(optimize.brentq(lambda t: float(process.sigma2(t)) - sigma2, 1e-12, hi, xtol=1e-14, rtol=1e-12))
 
 
 def _linearized_levels(family: ErrorFamily, process: ForwardProcess, param: float, c: float, deltas: np.ndarray,
@@ -301,7 +293,7 @@ def _run_point(manifold: _Manifold, process: ForwardProcess, family: ErrorFamily
     else:
         c = 0.0
         score = NormalScaling(exact, measure, param)
-    T = _sigma2_inverse(process, START_SIGMA2)
+    T = float(process.time_at_sigma2(START_SIGMA2))
     prior = ExactMarginal(measure, T, process=process)
     setting = Setting(measure, ErrorSpec.of(score), prior=prior, T=T, process=process)
     pred = CLAIM.predict(setting)  # the prediction, before simulating
