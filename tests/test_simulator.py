@@ -386,22 +386,22 @@ def test_frozen_posterior_mean_is_caught_by_the_same_test(name):
 
 
 def test_posterior_sample_matches_posterior_and_ignores_chunking():
-    """PointCloud.posterior_sample: draws at one query follow posterior() (chi-square, seed 5,
+    """PointCloud.posterior_index: draws at one query follow posterior() (chi-square, seed 5,
     n = 20000, level 1e-3; rejected at 4 of seeds 0..1999, 2 expected), and drawing the rows in two
     chunks from one generator gives the same indices as one call."""
     cloud = ANCESTRAL_CLOUD
     x = np.tile([[0.5, 0.4]], (20_000, 1))
     probs = cloud.posterior(0.3, x[:1])[0]
-    draws = cloud.posterior_sample(0.3, x, np.random.default_rng(5))
+    draws = cloud.posterior_index(0.3, x, np.random.default_rng(5))
     counts = np.bincount(draws, minlength=cloud.size)
     assert stats.chisquare(counts, probs * len(x)).pvalue > 1e-3
     # Exact equality of the draws: the chunks' logits may differ by BLAS rounding (~1e-15 relative),
     # which changes a draw only if its uniform falls that close to a step of the CDF (probability
     # ~1e-13 for these 50 draws).
     y = np.random.default_rng(6).standard_normal((50, 2))
-    whole = cloud.posterior_sample(0.1, y, np.random.default_rng(7))
+    whole = cloud.posterior_index(0.1, y, np.random.default_rng(7))
     rng = np.random.default_rng(7)
-    parts = np.concatenate([cloud.posterior_sample(0.1, y[:17], rng), cloud.posterior_sample(0.1, y[17:], rng)])
+    parts = np.concatenate([cloud.posterior_index(0.1, y[:17], rng), cloud.posterior_index(0.1, y[17:], rng)])
     np.testing.assert_array_equal(parts, whole)
 
 

@@ -75,7 +75,7 @@ class AncestralScore:
     """The exact score of a PointCloud with its denoiser replaced by one posterior draw.
 
     s~(t, x) = (alpha(t) x_I - x) / sigma(t)^2 with I ~ P(X_0 = x_i | X_t = x), drawn per row from
-    ``rng`` (:meth:`PointCloud.posterior_sample`). By Tweedie E[s~ | x] = grad log p_t(x), so the
+    ``rng`` (:meth:`PointCloud.posterior_index`). By Tweedie E[s~ | x] = grad log p_t(x), so the
     error s~ - s = alpha (x_I - E[X_0 | x]) / sigma^2 has mean zero; it is not small.
 
     Its use is exact sampling: with ``Scheme.POSTERIOR`` the step from t1 down to t0 draws from
@@ -101,7 +101,7 @@ class AncestralScore:
         check_process(self.process)
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
-        index = self.measure.posterior_sample(t, x, self.rng, process=self.process)
+        index = self.measure.posterior_index(t, x, self.rng, process=self.process)
         alpha, var = self.measure._kernel(t, self.process)  # validated by posterior_sample already
         return (alpha * self.measure.points[index] - x) / var
 
