@@ -119,7 +119,8 @@ from theory.measures.subspace import Subspace
 from theory.perturbations import ExactScore, NormalOffset, NormalScaling
 from theory.priors import ExactMarginal
 from theory.processes import OU, VE, VP, ForwardProcess
-from theory.simulator import Scheme, step_coefficients, time_grid
+from theory.schemes import Posterior
+from theory.simulator import time_grid
 from theory.statistics import FLAT_SLOPE, SlopeFit
 from theory.symbolic import ErrorFamily, boundary_prediction, li_concentration_region, moment_odes
 
@@ -232,7 +233,7 @@ def _linearized_levels(family: ErrorFamily, process: ForwardProcess, param: floa
     for j, delta in enumerate(deltas):
         steps = max(1, int(np.ceil(STEPS_PER_DECADE * np.log10(T / delta))))
         times = time_grid(T, float(delta), steps)
-        c_y, c_s, c_z = step_coefficients(times, Scheme.POSTERIOR, process)
+        c_y, c_s, c_z = Posterior().coefficients(times, process)
         t1 = times[:-1]
         factor = c_y - c_s * beta / process.sigma2(t1)
         forcing = c_s * c_arg * t1 ** (-a)
