@@ -1,4 +1,4 @@
-"""Tests of the forward processes (SPEC section 1): NumPy formulas against their SymPy twins and
+"""Tests of the forward processes (CLAIMS.md §1): NumPy formulas against their SymPy twins and
 against mpmath, small-time precision, the two-time kernel, the drift integral, the edges of every
 quantity's range, the kernel ODEs, sampling, bad input.
 

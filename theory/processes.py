@@ -1,4 +1,4 @@
-"""Linear forward processes dX = f(t) X dt + g(t) dW on R^d (SPEC section 1).
+"""Linear forward processes dX = f(t) X dt + g(t) dW on R^d (CLAIMS.md §1).
 
 Each process has the Gaussian kernel X_t | X_0 = x0 ~ N(alpha(t) x0, sigma(t)^2 I) with
 
