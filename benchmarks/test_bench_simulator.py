@@ -7,7 +7,8 @@ import pytest
 
 from checks import perf
 from theory.perturbations import ExactScore
-from theory.simulator import Grid, Scheme, reverse_sde
+from theory.schemes import EulerMaruyama, Posterior
+from theory.simulator import Grid, reverse_sde
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_accuracy_per_cost_table(benchmark, report_ratio, workloads):
     table = benchmark.pedantic(perf.accuracy_table, args=(workloads["W1"],), rounds=1)
     for (scheme, grid), steps in sorted(table.items()):
         report_ratio(f"W1 steps to 2 %: {scheme}, {grid}", float(steps or np.inf), float("inf"))
-    default = table[(Scheme.POSTERIOR.value, Grid.GEOMETRIC.value)]
+    default = table[(Posterior.name, Grid.GEOMETRIC.value)]
     # EM-uniform not within 2 % by the largest step count tried: its count exceeds ACCURACY_MAX_STEPS.
-    baseline = table[(Scheme.EULER_MARUYAMA.value, Grid.UNIFORM.value)] or perf.ACCURACY_MAX_STEPS
+    baseline = table[(EulerMaruyama.name, Grid.UNIFORM.value)] or perf.ACCURACY_MAX_STEPS
     assert default is not None and default <= baseline / 4

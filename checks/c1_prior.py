@@ -47,9 +47,9 @@ Three tests per sampling case (all three must pass for CONFIRMED):
    chi-square needs every expected count >= 5 (else INCONCLUSIVE).
    These samples come from a separate run down to one small delta. For the circle, sphere and plane
    it uses the EXPONENTIAL scheme at DIST_STEPS_PER_DECADE = 100 steps per decade (200 in full,
-   where n is 4 times larger). For the cloud it samples the law exactly, with the posterior scheme
-   and :class:`theory.perturbations.AncestralScore` (X_0 drawn from the posterior rather than its
-   mean frozen), at 5 steps per decade. The default POSTERIOR scheme with the plain exact score (it
+   where n is 4 times larger). For the cloud it samples the law exactly, with the ancestral scheme
+   (:class:`theory.schemes.Ancestral`: X_0 drawn from the posterior rather than its mean frozen),
+   at 5 steps per decade. The default POSTERIOR scheme with the plain exact score (it
    freezes the posterior mean, which under-disperses every step while the posterior is spread over
    several atoms) biases the frequencies at first order in the step; measured at n = 1e5 from a
    point mass (cloud, T = 1), the chi-square noncentrality it adds at n = 2000 is 16 at 20 steps per
@@ -115,7 +115,8 @@ from theory.measures.sphere import Sphere
 from theory.measures.subspace import Subspace
 from theory.priors import Gaussian, PointMass, Prior, StudentT
 from theory.processes import OU, VE, VP, ForwardProcess
-from theory.simulator import Scheme, reverse_sde
+from theory.schemes import Ancestral, Exponential
+from theory.simulator import reverse_sde
 from theory.statistics import hit_frequencies
 
 CLAIM = CLAIMS["C1"]
@@ -125,7 +126,7 @@ ALPHA = 1e-3
 # Steps per decade of the EXPONENTIAL-scheme runs that feed the law tests of the circle, sphere and
 # plane (bias table in the docstring).
 DIST_STEPS_PER_DECADE = {"fast": 100, "full": 200}
-# Steps per decade of the cloud's law runs: AncestralScore samples the law exactly on any grid, so
+# Steps per decade of the cloud's law runs: the ancestral scheme samples the law exactly on any grid, so
 # the count only sets the cost.
 CLOUD_STEPS_PER_DECADE = 5
 # Horizon of the OU cases: alpha(1)^2 = 0.135, so the priors differ from p_T (at T = 5 all would be ~ N(0, I)).
@@ -326,14 +327,11 @@ def _sampling_case(name: str, measure: Measure, prior: Prior | None, process: Fo
     steps = int(np.ceil(DIST_STEPS_PER_DECADE[budget] * np.log10(T / delta)))
     law_prior = prior if prior is not None else Gaussian.reference(measure.d, T, process=process)
     if isinstance(measure, PointCloud):  # exact in law on any grid: draw X_0 from the posterior
-        s_law, s_draws = s_law.spawn(2)
         steps = int(np.ceil(CLOUD_STEPS_PER_DECADE * np.log10(T / delta)))
-        law_score, scheme = pert.AncestralScore(measure, np.random.default_rng(s_draws), process=process), \
-            Scheme.POSTERIOR
-        sampler = "AncestralScore + posterior scheme (exact in law)"
+        scheme, sampler = Ancestral(), "exact score + ancestral scheme (exact in law)"
     else:
-        law_score, scheme, sampler = score, Scheme.EXPONENTIAL, "exact score + exponential scheme"
-    samples = reverse_sde(law_score, d=measure.d, n=plan.n_law, T=T, delta=delta, steps=steps, process=process,
+        scheme, sampler = Exponential(), "exact score + exponential scheme"
+    samples = reverse_sde(score, d=measure.d, n=plan.n_law, T=T, delta=delta, steps=steps, process=process,
                           prior=law_prior, scheme=scheme, rng=np.random.default_rng(s_law)).samples
     ref_rng = np.random.default_rng(s_reference)
     measurement: dict[str, Any] = {"landing": fit_summary(study.fit),

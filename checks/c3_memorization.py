@@ -29,11 +29,11 @@ Tests per case (all must pass for CONFIRMED):
    finite-range slope of sigma is reported). Also reported: RMS / sigma(delta) (about sqrt(d)).
 2. *every point hit* -- in a separate run down to one small delta, n = max(1000, 20 N) particles
    (max(4000, 15 N) in full), each sample's nearest training point; every point must be hit. This
-   run samples the exact score's reverse SDE exactly in law: the posterior scheme with
-   :class:`theory.perturbations.AncestralScore`, which draws X_0 from the posterior instead of
-   freezing its mean, so the step is the exact reverse transition at any step size (5 steps per
-   decade). The default scheme with the exact score biases the frequencies on coarse grids (see
-   :mod:`theory.simulator`). With an L2 error no frequencies are predicted, and the landing run's
+   run samples the exact score's reverse SDE exactly in law: the ancestral scheme
+   (:class:`theory.schemes.Ancestral`), which draws X_0 from the posterior instead of freezing its
+   mean, so the step is the exact reverse transition at any step size (5 steps per decade). The
+   default scheme with the exact score biases the frequencies on coarse grids (see
+   :mod:`theory.schemes`). With an L2 error no frequencies are predicted, and the landing run's
    samples at the smallest delta are used instead.
 3. *uniform frequencies* (exact score only) -- chi-square of the nearest-point counts against the
    predicted ``hit_probabilities`` (uniform) via :func:`theory.statistics.hit_frequencies`, level
@@ -78,14 +78,15 @@ from theory.datasets import digits
 from theory.measures.pointcloud import PointCloud
 from theory.priors import ExactMarginal
 from theory.processes import OU, VE, VP, ForwardProcess
-from theory.simulator import Scheme, reverse_sde
+from theory.schemes import Ancestral
+from theory.simulator import reverse_sde
 from theory.statistics import hit_frequencies
 
 CLAIM = CLAIMS["C3"]
 
 # Level of every chi-square test.
 ALPHA = 1e-3
-# Steps per decade of the hit runs. They sample the law exactly on any grid (AncestralScore), so the
+# Steps per decade of the hit runs. They sample the law exactly on any grid (the ancestral scheme), so the
 # count only sets the cost. (The EXPONENTIAL scheme used before needed 100 per decade and still left
 # a chi-square noncentrality of about 0.2 at n = 2000; its full digits run took 8 minutes.)
 HIT_STEPS_PER_DECADE = {"fast": 5, "full": 5}
@@ -163,14 +164,12 @@ def _hit_samples(score, design: _Design, n: int, budget: str,
     """Outputs of the exact-score reverse SDE at delta_hits, exact in law (ancestral sampling)."""
     if not isinstance(score, pert.ExactScore):  # frequencies are predicted for the exact score only
         raise TypeError(f"the hit run samples the exact score's law, got {type(score).__name__}")
-    s_sde, s_draws = seed_sequence.spawn(2)
-    ancestral = pert.AncestralScore(design.cloud, np.random.default_rng(s_draws), process=design.process)
     steps = int(np.ceil(HIT_STEPS_PER_DECADE[budget] * np.log10(design.T / design.delta_hits)))
-    res = reverse_sde(ancestral, d=design.cloud.d, n=n, T=design.T, delta=design.delta_hits, steps=steps,
+    res = reverse_sde(score, d=design.cloud.d, n=n, T=design.T, delta=design.delta_hits, steps=steps,
                       process=design.process, prior=ExactMarginal(design.cloud, design.T, process=design.process),
-                      scheme=Scheme.POSTERIOR, rng=np.random.default_rng(s_sde))
+                      scheme=Ancestral(), rng=np.random.default_rng(seed_sequence))
     return res.samples, {"n": n, "delta": design.delta_hits, "steps": steps,
-                         "sampler": "AncestralScore + posterior scheme (exact in law)"}
+                         "sampler": "exact score + ancestral scheme (exact in law)"}
 
 
 def _offset_finite_range_rate(score: pert.NormalOffset, process: ForwardProcess, deltas, d: int) -> float:

@@ -73,7 +73,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from checks.common import Case, CheckResult, Verdict, check_budget, finish, landing_study
 from theory import perturbations as pert
@@ -190,15 +190,11 @@ def full_controls() -> tuple[CaseSpec, ...]:
 
 
 def onset_delta(process: ForwardProcess, codim: int, C: float, T: float) -> float:
-    """delta* with sigma(delta*)^2 = codim / C^2 (root of log sigma^2 in log t); T if never reached."""
-    target = np.log(codim / C**2)
-    if np.log(float(process.sigma2(T))) <= target:
+    """delta* with sigma(delta*)^2 = codim / C^2 (ForwardProcess.time_at_sigma2); T if never reached."""
+    target = codim / C**2
+    if float(process.sigma2(T)) <= target:
         return float(T)
-
-    def gap(log_t: float) -> float:
-        return float(np.log(process.sigma2(np.exp(log_t)))) - target
-
-    return float(np.exp(optimize.brentq(gap, np.log(1e-14), np.log(T), xtol=1e-12)))
+    return float(process.time_at_sigma2(target))
 
 
 def _band_outside_flat(fit: SlopeFit) -> bool:

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 from scipy.linalg import expm
 
 from checks.common import Case, Verdict, check_budget, finish
@@ -184,14 +184,6 @@ def _subjects(budget: str) -> tuple[_Subject, ...]:
     return tuple(subjects)
 
 
-def _time_of(process: ForwardProcess, sigma2: float) -> float:
-    """The t with sigma(t)^2 = sigma2 (sigma^2 is increasing in t)."""
-    hi = 1.0
-    while float(process.sigma2(hi)) < sigma2:
-        hi *= 2.0
-    return float(optimize.brentq(lambda t: float(process.sigma2(t)) - sigma2, 0.0, hi, xtol=1e-300, rtol=1e-13))
-
-
 def _codim_record(est: CodimensionEstimate, process: ForwardProcess) -> dict[str, Any]:
     return {"limit": [est.limit, est.limit_se], "values": est.values.tolist(), "sems": est.sems.tolist(),
             "times": est.times.tolist(), "sigma2": process.sigma2(est.times).tolist()}
@@ -228,8 +220,8 @@ def run(*, seed: int, budget: str = "fast"):
         setting = Setting(measure, ErrorSpec.of(score), process=process)
         pred = CLAIM.predict(setting)  # the prediction, before measuring
         ranks_pred = {where: rank for where, _, rank in subject.anchors}
-        times = [_time_of(process, s2) for s2 in SIGMA2_NODES]
-        t_rank = _time_of(process, RANK_SIGMA2)
+        times = process.time_at_sigma2(SIGMA2_NODES).tolist()
+        t_rank = float(process.time_at_sigma2(RANK_SIGMA2))
         s_codim, *s_ranks = case_streams[i].spawn(1 + len(subject.anchors))
         est = codimension(score, measure, times=times, n=n, rng=np.random.default_rng(s_codim), process=process)
         ranks = {where: normal_rank(score, x0, t=t_rank, n=RANK_SAMPLES, rng=np.random.default_rng(s), process=process)
@@ -258,7 +250,7 @@ def _controls(streams: list[np.random.SeedSequence], *, n: int, z: float) -> lis
     exact = ExactScore(sphere, process=process)
     pred = CLAIM.predict(Setting(sphere, ErrorSpec.of(exact), process=process))
     codim = pred.codimension
-    times = [_time_of(process, s2) for s2 in SIGMA2_NODES]
+    times = process.time_at_sigma2(SIGMA2_NODES).tolist()
     mean, cov = sphere.moments()
     span = sphere.frame
     blind = Subspace(3, 5, basis=span, mean=mean, cov=span.T @ cov @ span)
@@ -277,7 +269,7 @@ def _controls(streams: list[np.random.SeedSequence], *, n: int, z: float) -> lis
     ]
     cases = []
     x0 = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
-    t_rank = _time_of(process, RANK_SIGMA2)
+    t_rank = float(process.time_at_sigma2(RANK_SIGMA2))
     rank_pred = sphere.d - sphere.k
     for (name, score, expected, judge_rank), stream in zip(controls, streams):
         s_codim, s_rank = stream.spawn(2)

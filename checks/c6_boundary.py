@@ -108,7 +108,7 @@ from typing import Any
 
 import numpy as np
 import sympy
-from scipy import optimize, stats
+from scipy import stats
 from scipy.integrate import solve_ivp
 
 from checks.common import Case, Verdict, check_budget, finish, landing_study
@@ -119,7 +119,8 @@ from theory.measures.subspace import Subspace
 from theory.perturbations import ExactScore, NormalOffset, NormalScaling
 from theory.priors import ExactMarginal
 from theory.processes import OU, VE, VP, ForwardProcess
-from theory.simulator import Scheme, step_coefficients, time_grid
+from theory.schemes import Posterior
+from theory.simulator import time_grid
 from theory.statistics import FLAT_SLOPE, SlopeFit
 from theory.symbolic import ErrorFamily, boundary_prediction, li_concentration_region, moment_odes
 
@@ -199,14 +200,6 @@ def _form_slope(rate: float, log_power: float, deltas: np.ndarray) -> float:
     return _slope(deltas, deltas**rate * np.log(1.0 / deltas) ** log_power)
 
 
-def _sigma2_inverse(process: ForwardProcess, sigma2: float) -> float:
-    """The t with sigma(t)^2 = sigma2 (sigma^2 is increasing)."""
-    hi = 1.0
-    while float(process.sigma2(hi)) < sigma2:
-        hi *= 2.0
-    return float(optimize.brentq(lambda t: float(process.sigma2(t)) - sigma2, 1e-12, hi, xtol=1e-14, rtol=1e-12))
-
-
 def _linearized_levels(family: ErrorFamily, process: ForwardProcess, param: float, c: float, deltas: np.ndarray,
                        T: float, v0: float, codim: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Predicted RMS distance sqrt(m^2 + codim v + shift^2) at ``deltas`` (decreasing), from (m, v) = (0, v0) at T.
@@ -240,7 +233,7 @@ def _linearized_levels(family: ErrorFamily, process: ForwardProcess, param: floa
     for j, delta in enumerate(deltas):
         steps = max(1, int(np.ceil(STEPS_PER_DECADE * np.log10(T / delta))))
         times = time_grid(T, float(delta), steps)
-        c_y, c_s, c_z = step_coefficients(times, Scheme.POSTERIOR, process)
+        c_y, c_s, c_z = Posterior().coefficients(times, process)
         t1 = times[:-1]
         factor = c_y - c_s * beta / process.sigma2(t1)
         forcing = c_s * c_arg * t1 ** (-a)
@@ -301,7 +294,7 @@ def _run_point(manifold: _Manifold, process: ForwardProcess, family: ErrorFamily
     else:
         c = 0.0
         score = NormalScaling(exact, measure, param)
-    T = _sigma2_inverse(process, START_SIGMA2)
+    T = float(process.time_at_sigma2(START_SIGMA2))
     prior = ExactMarginal(measure, T, process=process)
     setting = Setting(measure, ErrorSpec.of(score), prior=prior, T=T, process=process)
     pred = CLAIM.predict(setting)  # the prediction, before simulating

@@ -83,7 +83,8 @@ from theory.datasets import digits
 from theory.measures.pointcloud import PointCloud
 from theory.priors import ExactMarginal
 from theory.processes import OU, VP, ForwardProcess
-from theory.simulator import Scheme, step_coefficients, time_grid
+from theory.schemes import Posterior
+from theory.simulator import time_grid
 from theory.statistics import FLAT_SLOPE, SlopeFit, loglog_slope
 
 CLAIM = CLAIMS["C7"]
@@ -157,12 +158,12 @@ def discrete_mean_rate(beta: float, process: ForwardProcess, steps_per_decade: i
 
     Near an atom (a PointCloud at small t) the scaled score is beta (alpha x_i - y) / sigma^2, so the
     scheme's update Y <- c_y Y + c_s s multiplies the deviation by c_y - beta c_s / sigma(t_i)^2 per
-    step (:func:`theory.simulator.step_coefficients`); the continuous-time value is beta. Evaluated
+    step (:meth:`theory.schemes.Posterior.coefficients`); the continuous-time value is beta. Evaluated
     on the geometric grid from 1e-2 to 1e-6 (OU) or 1e-4 to 1e-8 (VP), away from the horizon.
     """
     top = DELTA_MAX[type(process).__name__]
     times = time_grid(top, top * 1e-4, 4 * steps_per_decade)
-    c_y, c_s, _ = step_coefficients(times, Scheme.POSTERIOR, process)
+    c_y, c_s, _ = Posterior().coefficients(times, process)
     log_multiplier = np.log(c_y - beta * c_s / process.sigma2(times[:-1]))
     return float(-np.sum(log_multiplier) / np.log(times[0] / times[-1]))
 

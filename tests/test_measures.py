@@ -1218,7 +1218,7 @@ def test_point_cloud_far_field_posterior_is_one_hot():
     x = np.array([[0.2, 0.1], [3e7, 2e7], [-1e200, 1e200]])
     np.testing.assert_array_equal(CLOUD.posterior(t, x), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     np.testing.assert_allclose(CLOUD.denoise(t, x), [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], rtol=0, atol=3e-304)
-    assert np.array_equal(CLOUD.posterior_sample(t, x, np.random.default_rng(0)), [0, 1, 2])
+    assert np.array_equal(CLOUD.posterior_index(t, x, np.random.default_rng(0)), [0, 1, 2])
     log_p, _ = _cloud_reference(CLOUD, t, x[:1])
     np.testing.assert_allclose(CLOUD.log_density(t, x[:1]), log_p, rtol=16 * EPS)
     with pytest.raises(ValueError, match=r"log p_t\(x\) overflows float64 at t=1e-300 .* in 2 of 3 rows \(first: row 1"):

@@ -1,4 +1,4 @@
-"""Tests of the forward processes (SPEC section 1): NumPy formulas against their SymPy twins and
+"""Tests of the forward processes (CLAIMS.md §1): NumPy formulas against their SymPy twins and
 against mpmath, small-time precision, the two-time kernel, the drift integral, the edges of every
 quantity's range, the kernel ODEs, sampling, bad input.
 
@@ -545,6 +545,72 @@ def test_no_nan_or_inf_anywhere_on_the_domain(process, data):
         process.sigma2(_next_up(process.t_max))
 
 
+# -- the inverse of sigma^2 ----------------------------------------------------------------------
+INVERSE_PROCESSES = [OU(), VP(), VE(), VP_DYADIC, VE_DYADIC, VP_ISSUE_16, VP(2.0, 2.0), VE(1e-5, 50.0)]
+
+
+def inverse_constant(process: ForwardProcess) -> float:
+    """K of time_at_sigma2's documented bound |t - t_exact| <= K eps t_exact: 1 (OU), 5 (VP), 4 + 1/rate (VE)."""
+    if isinstance(process, VE):
+        return 4.0 + 1.0 / (2.0 * math.log(process.sigma_max / process.sigma_min))
+    return 1.0 if isinstance(process, OU) else 5.0
+
+
+def sigma2_nodes(process: ForwardProcess) -> np.ndarray:
+    """Normal s2 over the whole range: 80 log-spaced from DBL_MIN up, plus 1 - 2^-k (k = 1 .. 53, the
+    floats that approach 1 for OU and VP) or sigma2_sup itself (VE, reached at t_max)."""
+    if isinstance(process, VE):
+        return np.append(np.geomspace(DBL_MIN, process.sigma2_sup, 80), process.sigma2_sup)
+    return np.concatenate([np.geomspace(DBL_MIN, 0.5, 80), 1.0 - np.ldexp(1.0, -np.arange(1, 54))])
+
+
+def exact_root(process: ForwardProcess, s2: float, guess: float) -> mpmath.mpf:
+    """The t with exact sigma^2(t) = s2 (float s2, exact in mpmath), at MP_DIGITS digits: a bracketed
+    root of the forward closed form, relative form sigma^2(t) / s2 - 1, within 1e-9 relative of ``guess``
+    (mpmath raises if it is not there)."""
+    with mpmath.workdps(MP_DIGITS):
+        target = mpmath.mpf(s2)
+        bracket = (mpmath.mpf(guess) * (1 - mpmath.mpf(1e-9)), mpmath.mpf(guess) * (1 + mpmath.mpf(1e-9)))
+        return mpmath.findroot(lambda t: exact_sigma2(process, t) / target - 1, bracket, solver="anderson")
+
+
+@pytest.mark.parametrize("process", INVERSE_PROCESSES, ids=repr)
+def test_time_at_sigma2_matches_the_exact_root(process):
+    """time_at_sigma2(s2) against the root of the exact sigma^2(t) = s2 at 50 digits: relative error <=
+    K eps (K = 1 OU, 5 VP, 4 + 1/rate VE, derived in theory/processes.py). The reference solves the
+    forward closed form numerically and shares no formula with the inverse."""
+    s2 = sigma2_nodes(process)
+    t = process.time_at_sigma2(s2)
+    assert t.shape == s2.shape and np.all(t <= process.t_max)
+    worst = max(relative_error(ti, exact_root(process, float(si), float(ti))) for si, ti in zip(s2, t))
+    assert worst <= inverse_constant(process) * EPS, worst / EPS
+
+
+@pytest.mark.parametrize("process", INVERSE_PROCESSES, ids=repr)
+def test_time_at_sigma2_inverts_the_forward_map(process):
+    """sigma2(time_at_sigma2(s2)) = s2 to |error| <= (K cond(t) + C (1 + E)) eps s2: the inverse's error
+    K eps (above) times sigma^2's condition cond(t) = t (d sigma^2/dt) / sigma^2 = t (2 f sigma^2 + g^2)
+    / sigma^2 (the variance ODE), plus sigma2's own documented error C eps (1 + E)."""
+    s2 = sigma2_nodes(process)
+    t = process.time_at_sigma2(s2)
+    back = process.sigma2(t)
+    cond = t * (2.0 * process.drift(t) * back + process.g2(t)) / back
+    allowed = (inverse_constant(process) * cond + bound_constant(process) * (1.0 + exponent(process, t))) * EPS
+    assert np.all(np.abs(back - s2) <= allowed * s2), np.max(np.abs(back - s2) / (allowed * s2))
+
+
+def test_time_at_sigma2_keeps_shape_and_reaches_t_max():
+    """Any shape in, the same shape out; VE's sigma2_sup maps to a time in [0, t_max] with sigma^2 equal to
+    it within sigma2's own error C eps (1 + rate t_max) (cond >= 1 there only shrinks the t error)."""
+    grid = np.full((2, 3), 0.25)
+    assert OU().time_at_sigma2(grid).shape == (2, 3)
+    assert VP().time_at_sigma2(0.25).shape == ()
+    ve = VE()
+    t = float(ve.time_at_sigma2(ve.sigma2_sup))
+    assert t <= ve.t_max
+    assert abs(float(ve.sigma2(t)) / ve.sigma2_sup - 1) <= bound_constant(ve) * (1 + exponent(ve, ve.t_max)) * EPS
+
+
 # -- kernel ODEs -----------------------------------------------------------------------------------
 def central_difference(fun, t: float, dt: float) -> tuple[float, float, float]:
     """((fun(t + dt) - fun(t - dt)) / (2 dt'), dt', max |fun(t +- dt)|).
@@ -676,6 +742,20 @@ BAD_PROCESS_INPUT = [
      r"sigma_max / sigma_min must be a finite float, got sigma_min=1e-300, sigma_max=1e\+300"),
     (lambda: VE(sigma_min=1e200, sigma_max=1e201), ValueError,
      r"g\(0\)\^2 = 2 log\(sigma_max / sigma_min\) sigma_min\^2 must be below DBL_MAX / 4, got sigma_min=1e\+200"),
+    # time_at_sigma2: 0 < s2 < 1 (OU, VP; sigma^2 only approaches 1) or <= sigma2(t_max) (VE).
+    (lambda: OU().time_at_sigma2(0.0), ValueError,
+     r"s2 must be in \(0, 1\.0\) for OU\(\) \(sigma\(t\)\^2 approaches 1\.0 as t grows and never reaches it\), "
+     r"got 0\.0"),
+    (lambda: OU().time_at_sigma2(-0.5), ValueError, r"s2 must be in \(0, 1\.0\) for OU\(\) .*, got -0\.5"),
+    (lambda: OU().time_at_sigma2(1.0), ValueError, r"s2 must be in \(0, 1\.0\) for OU\(\) .*, got 1\.0"),
+    (lambda: VP().time_at_sigma2(np.array([0.5, 1.5])), ValueError, r"s2 must be in \(0, 1\.0\) for VP\(.*, got 1\.5"),
+    (lambda: VP().time_at_sigma2(float("nan")), ValueError, r"s2 must be in \(0, 1\.0\) .*, got nan"),
+    (lambda: VE().time_at_sigma2(float("inf")), ValueError,
+     r"s2 must be in \(0, 4\.49\d*e\+303\] for VE\(sigma_min=0\.01, sigma_max=50\.0\) \(4\.49\d*e\+303 is "
+     r"sigma\(t\)\^2 at t_max = 41\.58\d*\), got inf"),
+    (lambda: VE().time_at_sigma2(2.0 * VE().sigma2_sup), ValueError, r"s2 must be in \(0, .*\] for VE\(.*, got "),
+    (lambda: OU().time_at_sigma2("0.5"), TypeError, r"s2 must be a real number or an array of real numbers, got str"),
+    (lambda: OU().time_at_sigma2(True), TypeError, r"s2 must be a real number .*, got bool of dtype bool"),
 ]
 
 

@@ -1,8 +1,5 @@
-"""Tests of the reverse-SDE simulator (theory.simulator): orders, landing rate, failures, determinism.
-
-Reference values come from closed forms: for Gaussian data the exact score is linear, so the
-discrete chain's mean and covariance follow an exact affine recursion (no Monte Carlo), and the
-target law p_delta is Gaussian in closed form.
+"""Tests of the reverse-SDE simulator (theory.simulator): landing rate, failures, determinism,
+grids, priors, observers. The schemes' orders and exactness are in tests/test_schemes.py.
 """
 
 from __future__ import annotations
@@ -11,140 +8,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from theory import OU, VE, VP, PointCloud, Subspace
 from theory.observers import Distance, ErrorIntegral, ScoreNorm, Trajectory
-from theory.perturbations import AncestralScore, ExactScore, NormalScaling
-from theory.priors import ExactMarginal, Gaussian, PointMass, Sampler, StudentT
-from theory.simulator import Grid, NonFiniteError, Scheme, _integrate, reverse_sde, step_coefficients, time_grid
+from theory.perturbations import ExactScore, NormalScaling
+from theory.priors import PointMass, Sampler, StudentT
+from theory.simulator import Grid, NonFiniteError, reverse_sde, time_grid
 
-PROCESSES = {"OU": (OU(), 2.0), "VP": (VP(), 1.0), "VE": (VE(sigma_min=0.01, sigma_max=5.0), 1.0)}
-
-
-def _gaussian_data(process, T):
-    """A full-dimensional Gaussian N(m, C) in R^2 with its exact p_T (a Gaussian prior)."""
-    measure = Subspace(2, 2, mean=[0.5, -1.0], cov=[[1.5, 0.4], [0.4, 0.6]])
-    return measure, Gaussian.moment_matched(measure, T, process=process)
-
-
-def _chain_moments(measure, prior, times, scheme, process):
-    """Exact mean and covariance of the discrete chain for a linear score s = A_t y + b_t.
-
-    y <- c_y y + c_s (A y + b) + c_z z  gives  m <- B m + c_s b,  P <- B P B^T + c_z^2 I, B = c_y I + c_s A.
-    A_t and b_t are read off the measure's exact score at d + 1 points (it is affine in y).
-    """
-    d = measure.d
-    c_y, c_s, c_z = step_coefficients(times, scheme, process)
-    mean, cov = prior.mean.copy(), prior.cov.copy()
-    probe = np.vstack([np.zeros(d), np.eye(d)])
-    for i in range(len(times) - 1):
-        s = measure.score(times[i], probe, process=process)
-        b, a_mat = s[0], (s[1:] - s[0]).T
-        step = c_y[i] * np.eye(d) + c_s[i] * a_mat
-        mean = step @ mean + c_s[i] * b
-        cov = step @ cov @ step.T + c_z[i] ** 2 * np.eye(d)
-    return mean, cov
-
-
-@pytest.mark.parametrize("scheme", list(Scheme))
-@pytest.mark.parametrize("name", list(PROCESSES))
-def test_weak_order_one_on_gaussian_data(scheme, name):
-    """Bias of mean and covariance at delta shrinks like 1/steps (weak order 1).
-
-    Exact recursion, no sampling noise. Five doublings of the step count on the geometric grid;
-    the fitted log-log slope must lie in [-1.15, -0.85]: the leading error term is O(h) and the
-    next O(h^2), so once h is in the asymptotic range the local slope is -1 up to a few percent.
-    OU and VP reach that range by 64 steps. VE's g(t)^2 grows by a factor e^12.4 over [0, 1], so
-    Euler-Maruyama is pre-asymptotic (measured local slopes -1.7 .. -1.4) until about 2048 steps:
-    VE uses 1024..16384 steps.
-    """
-    process, T = PROCESSES[name]
-    delta = 1e-2
-    measure, prior = _gaussian_data(process, T)
-    alpha, var = float(process.alpha(delta)), float(process.sigma2(delta))
-    true_mean, true_cov = measure.moments()
-    target_mean, target_cov = alpha * true_mean, alpha**2 * true_cov + var * np.eye(2)
-    steps = [1024 * 2**j for j in range(5)] if name == "VE" else [64 * 2**j for j in range(5)]
-    bias = []
-    for n_steps in steps:
-        mean, cov = _chain_moments(measure, prior, time_grid(T, delta, n_steps), scheme, process)
-        bias.append(np.linalg.norm(mean - target_mean) + np.linalg.norm(cov - target_cov))
-    slope = np.polyfit(np.log(steps), np.log(bias), 1)[0]
-    assert -1.15 <= slope <= -0.85, (slope, bias)
-
-
-def test_simulator_matches_chain_moments():
-    """reverse_sde's samples have the recursion's mean and covariance (the loop does what the
-    coefficients say). Seed 11, n = 200000, 40 steps; tolerance 5 standard errors per entry of
-    the mean and covariance (false-failure rate < 1e-5 per entry by the normal approximation)."""
-    process, T = OU(), 2.0
-    measure, prior = _gaussian_data(process, T)
-    times = time_grid(T, 1e-2, 40)
-    mean, cov = _chain_moments(measure, prior, times, Scheme.POSTERIOR, process)
-    n = 200_000
-    res = reverse_sde(ExactScore(measure), d=2, n=n, T=T, delta=1e-2, steps=40, prior=prior,
-                      rng=np.random.default_rng(11))
-    sample_mean = res.samples.mean(axis=0)
-    sample_cov = np.cov(res.samples.T)
-    se_mean = np.sqrt(np.diag(cov) / n)
-    se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)
-    assert np.all(np.abs(sample_mean - mean) < 5 * se_mean)
-    assert np.all(np.abs(sample_cov - cov) < 5 * se_cov)
-
-
-def _kernel(scheme, process, t0, r, t1):
-    """Integrand K(r) of the scheme's noise term int_{t0}^{t1} K(r) dW(r) (module docstring)."""
-    if scheme is Scheme.EULER_MARUYAMA:
-        return np.sqrt(process.g2(t1)) * np.ones_like(r)
-    if scheme is Scheme.EXPONENTIAL:
-        return np.exp(process.log_alpha(t0) - process.log_alpha(r)) * np.sqrt(process.g2(r))
-    # POSTERIOR: fundamental solution of the semilinear part, (alpha(r)/alpha(t0)) sigma(t0)^2/sigma(r)^2.
-    return (np.exp(process.log_alpha(r) - process.log_alpha(t0)) * process.sigma2(t0) / process.sigma2(r)
-            * np.sqrt(process.g2(r)))
-
-
-@pytest.mark.parametrize("scheme", list(Scheme))
-def test_strong_order_one_with_shared_brownian_path(scheme):
-    """Pathwise error vs a fine reference shrinks like h (strong order 1, additive noise).
-
-    One Brownian path per particle on a uniform grid of 2^12 steps from T = 1 to delta = 0.1
-    (smooth coefficients), summed onto grids of 2^5..2^9 steps through each scheme's noise kernel.
-    Seed 5, 2000 paths. Slope of log RMS error vs log h in [0.8, 1.2]; the Monte Carlo error of an
-    RMS over 2000 paths is about 2 %, i.e. 0.02 in log.
-    """
-    process, T, delta = OU(), 1.0, 0.1
-    measure, prior = _gaussian_data(process, T)
-    score = ExactScore(measure, process=process)
-    fine = 2 ** 12
-    rng = np.random.default_rng(5)
-    n = 2000
-    y0 = prior.sample(n, rng)
-    fine_times = time_grid(T, delta, fine, Grid.UNIFORM)
-    dw = rng.standard_normal((fine, n, 2)) * np.sqrt(fine_times[0] - fine_times[1])
-
-    def run(steps):
-        times = time_grid(T, delta, steps, Grid.UNIFORM)
-        coeff = step_coefficients(times, scheme, process)
-        ratio = fine // steps
-
-        def noise(i, out):
-            sub = fine_times[i * ratio:(i + 1) * ratio]
-            k = _kernel(scheme, process, times[i + 1], sub, times[i])
-            out[:] = np.einsum("j,jnd->nd", k, dw[i * ratio:(i + 1) * ratio]) / coeff[2][i]
-
-        y = y0.copy()
-        _integrate(score, y, times, coeff, noise, n, [])
-        return y
-
-    reference = run(fine)
-    steps = [2 ** 5, 2 ** 6, 2 ** 7, 2 ** 8, 2 ** 9]
-    errors = [np.sqrt(np.mean(np.sum((run(s) - reference) ** 2, axis=1))) for s in steps]
-    slope = np.polyfit(np.log(1.0 / np.array(steps)), np.log(errors), 1)[0]
-    assert 0.8 <= slope <= 1.2, (slope, errors)
-
-
-# -- landing on M at the exact rate (SPEC C5 consequence) ---------------------------------------
+# -- landing on M at the exact rate (CLAIMS.md C5 consequence) ---------------------------------------
 
 def rms_ratio_to_codim(measure, score, process, T, delta, *, n, steps, seed):
     """RMS distance to M at delta divided by sigma(delta) sqrt(d - k): tends to 1 for the exact score."""
@@ -204,7 +75,8 @@ BAD_CALLS = [
     (dict(steps=0), ValueError, "steps must be >= 1, got 0"),
     (dict(steps=2.5), TypeError, "steps must be an integer, got float"),
     (dict(n=0), ValueError, "n must be >= 1, got 0"),
-    (dict(scheme="rk4"), ValueError, "scheme must be a Scheme or one of 'euler_maruyama', 'exponential', 'posterior', got 'rk4'"),
+    (dict(scheme="rk4"), ValueError, "scheme must be a Scheme such as Posterior\\(\\) or one of 'euler_maruyama', "
+                                      "'exponential', 'posterior', 'ancestral', got 'rk4'"),
     (dict(grid="log"), ValueError, "grid must be a Grid or one of"),
     (dict(rng=0), TypeError, "rng must be a numpy.random.Generator"),
     (dict(process="OU"), TypeError, "process must be a ForwardProcess"),
@@ -337,92 +209,6 @@ def test_point_mass_prior_on_a_single_point_is_exact_bridge():
     var = s0 * v / s1
     assert np.all(np.abs(res.samples.mean(axis=0) - mean) < 5 * np.sqrt(var / 100_000))
     assert abs(res.samples.var(axis=0).mean() / var - 1) < 5 * np.sqrt(2 / 200_000)
-
-
-# -- exact ancestral sampling of a PointCloud ------------------------------------------------------
-ANCESTRAL_CLOUD = PointCloud([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.5, 1.5]], [0.4, 0.3, 0.2, 0.1])
-ANCESTRAL_N = 4000
-ANCESTRAL_ALPHA = 0.01  # family-wise, Bonferroni over the five tests of ancestral_pvalue
-ANCESTRAL_SETUPS = {"OU": (OU(), 1.0, 0.05), "VP": (VP(), 0.5, 0.02), "VE": (VE(sigma_min=0.01, sigma_max=5.0), 1.0, 0.05)}
-
-
-def ancestral_pvalue(name: str, seed: int, *, ancestral: bool = True, steps: int = 3) -> float:
-    """Bonferroni p-value of "the sampler's output at delta is distributed as p_delta".
-
-    Sampler: the POSTERIOR scheme from the exact p_T on a 3-step geometric grid, with the
-    AncestralScore (exact in law) or, as the control, the exact score (posterior mean frozen).
-    Reference: ANCESTRAL_N direct draws alpha(delta) X_0 + sigma(delta) Z. Tests: two-sample KS on
-    four projections and the chi-square of nearest-atom counts (2 x 4 contingency table).
-    The atoms overlap at T (sigma(T) is comparable to their spacing), where the frozen mean is wrong.
-    """
-    process, T, delta = ANCESTRAL_SETUPS[name]
-    cloud = ANCESTRAL_CLOUD
-    score = AncestralScore(cloud, np.random.default_rng([seed, 1]), process=process) if ancestral \
-        else ExactScore(cloud, process=process)
-    out = reverse_sde(score, d=2, n=ANCESTRAL_N, T=T, delta=delta, steps=steps, process=process,
-                      prior=ExactMarginal(cloud, T, process=process), rng=np.random.default_rng([seed, 0])).samples
-    ref = ExactMarginal(cloud, delta, process=process).sample(ANCESTRAL_N, np.random.default_rng([seed, 2]))
-    pvalues = [stats.ks_2samp(out @ e, ref @ e).pvalue
-               for e in (np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, -1.0]))]
-    counts = [np.bincount(cloud.nearest(y)[0], minlength=cloud.size) for y in (out, ref)]
-    pvalues.append(stats.chi2_contingency(np.array(counts))[1])
-    return min(1.0, len(pvalues) * min(pvalues))
-
-
-@pytest.mark.parametrize("name", list(ANCESTRAL_SETUPS))
-def test_ancestral_score_samples_p_delta_exactly_on_three_steps(name):
-    """AncestralScore + POSTERIOR scheme from the exact p_T: the output is p_delta exactly, on a
-    3-step grid. Seed 0, n = 4000 against 4000 direct draws, family-wise level 0.01. Rejections
-    measured over seeds 0..199: OU 0, VP 3, VE 2 (2 expected at the nominal level; Bonferroni makes it an upper bound).
-    """
-    assert ancestral_pvalue(name, seed=0) > ANCESTRAL_ALPHA
-
-
-@pytest.mark.parametrize("name", list(ANCESTRAL_SETUPS))
-def test_frozen_posterior_mean_is_caught_by_the_same_test(name):
-    """Negative control: the plain exact score with the same scheme, grid and prior (the posterior
-    mean frozen over each step) is rejected. Seed 0; rejected at seeds 0..49 in 50/50 runs per process."""
-    assert ancestral_pvalue(name, seed=0, ancestral=False) <= ANCESTRAL_ALPHA
-
-
-def test_posterior_sample_matches_posterior_and_ignores_chunking():
-    """PointCloud.posterior_sample: draws at one query follow posterior() (chi-square, seed 5,
-    n = 20000, level 1e-3; rejected at 4 of seeds 0..1999, 2 expected), and drawing the rows in two
-    chunks from one generator gives the same indices as one call."""
-    cloud = ANCESTRAL_CLOUD
-    x = np.tile([[0.5, 0.4]], (20_000, 1))
-    probs = cloud.posterior(0.3, x[:1])[0]
-    draws = cloud.posterior_sample(0.3, x, np.random.default_rng(5))
-    counts = np.bincount(draws, minlength=cloud.size)
-    assert stats.chisquare(counts, probs * len(x)).pvalue > 1e-3
-    # Exact equality of the draws: the chunks' logits may differ by BLAS rounding (~1e-15 relative),
-    # which changes a draw only if its uniform falls that close to a step of the CDF (probability
-    # ~1e-13 for these 50 draws).
-    y = np.random.default_rng(6).standard_normal((50, 2))
-    whole = cloud.posterior_sample(0.1, y, np.random.default_rng(7))
-    rng = np.random.default_rng(7)
-    parts = np.concatenate([cloud.posterior_sample(0.1, y[:17], rng), cloud.posterior_sample(0.1, y[17:], rng)])
-    np.testing.assert_array_equal(parts, whole)
-
-
-def test_ancestral_score_draws_do_not_depend_on_chunk_size():
-    """The posterior draws take one uniform per row in row order, so chunking the score's rows
-    changes the run only by the rounding of the logit products (the atom drawn is the same)."""
-    def run(chunk_size):
-        score = AncestralScore(ANCESTRAL_CLOUD, np.random.default_rng(8))
-        return reverse_sde(score, d=2, n=300, T=1.0, delta=0.05, steps=5, chunk_size=chunk_size,
-                           prior=ExactMarginal(ANCESTRAL_CLOUD, 1.0), rng=np.random.default_rng(9)).samples
-
-    whole = run(None)
-    for chunk_size in (1, 7, 64):
-        np.testing.assert_allclose(run(chunk_size), whole, rtol=0, atol=1e-9)
-
-
-def test_ancestral_score_rejects_measures_without_posterior_draws():
-    with pytest.raises(TypeError, match="PointCloud"):
-        AncestralScore(Subspace(1, 2), np.random.default_rng(0))
-    with pytest.raises(TypeError, match="Generator"):
-        AncestralScore(ANCESTRAL_CLOUD, 0)
 
 
 def test_student_t_prior_runs_and_lands():

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory.measures.base import _DEFAULT_PROCESS, Measure
+from theory.measures.base import Measure
 from theory.measures.mixture import Mixture
 from theory.measures.pointcloud import PointCloud
 from theory.priors import ExactMarginal, PointMass, Prior
-from theory.processes import ForwardProcess
+from theory.processes import DEFAULT_PROCESS, ForwardProcess
 
 PAPER = "Pidstrigach 2022, arXiv:2206.01018"
 # Exponent of sigma(delta) in delta: sigma(t)^2 ~ g(0)^2 t for OU, VP and VE (theory.symbolic).
@@ -83,7 +83,7 @@ class Setting:
     error: ErrorSpec = ErrorSpec(ErrorKind.EXACT)
     prior: Prior | None = None  # None: the simulator's default Gaussian
     T: float = 5.0
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS)
 
     def describe(self) -> str:
         prior = "reference Gaussian" if self.prior is None else type(self.prior).__name__

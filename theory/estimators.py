@@ -24,10 +24,10 @@ import numpy as np
 from scipy import integrate, stats
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
+from theory.measures.base import Measure, check_measure
 from theory.measures.subspace import Subspace
 from theory.priors import Gaussian, Prior
-from theory.processes import ForwardProcess, check_process
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 from theory.simulator import reverse_sde, steps_for
 from theory.statistics import SlopeFit, Statistic, loglog_slope
 from theory.types import ScoreFn
@@ -72,7 +72,7 @@ class L2Estimate:
 
 
 def l2_error_integral(error: Field, measure: Measure, *, T: float, decades: int = 6, n: int = 2000,
-                      rng: np.random.Generator, process: ForwardProcess = _DEFAULT_PROCESS,
+                      rng: np.random.Generator, process: ForwardProcess = DEFAULT_PROCESS,
                       alpha: float = 0.01) -> L2Estimate:
     """Estimate int_delta^T (g(t)^2 / 2) E_fwd |e(t, X_t)|^2 dt for delta = T 10^-j, j = 1..decades.
 
@@ -144,7 +144,7 @@ class CodimensionEstimate:
 
 
 def codimension(score: Field, measure: Measure, *, times: Sequence[float], n: int = 4000,
-                rng: np.random.Generator, process: ForwardProcess = _DEFAULT_PROCESS) -> CodimensionEstimate:
+                rng: np.random.Generator, process: ForwardProcess = DEFAULT_PROCESS) -> CodimensionEstimate:
     """Estimate d - k from the explosion rate sigma(t)^2 E_fwd|s(t, X_t)|^2 -> d - k (SPEC C5).
 
     score : (t, x) -> (n, d), exact or learned. times : >= 2 small times (e.g. 1e-4 .. 1e-2).
@@ -189,7 +189,7 @@ class NormalRank:
 
 
 def normal_rank(score: Field, x0: np.ndarray, *, t: float, n: int = 500, rng: np.random.Generator,
-                process: ForwardProcess = _DEFAULT_PROCESS) -> NormalRank:
+                process: ForwardProcess = DEFAULT_PROCESS) -> NormalRank:
     """Rank of the normal space of M at x0 from the scores at X_t = alpha(t) x0 + sigma(t) Z.
 
     Near M the score is about -(normal part of x - alpha x0)/sigma^2 (size ~ 1/sigma in each of the
@@ -226,7 +226,7 @@ class KLEstimate:
     method: str
 
 
-def kl_to_prior(measure: Measure, prior: Prior, *, T: float, process: ForwardProcess = _DEFAULT_PROCESS,
+def kl_to_prior(measure: Measure, prior: Prior, *, T: float, process: ForwardProcess = DEFAULT_PROCESS,
                 n: int = 20000, rng: np.random.Generator | None = None) -> KLEstimate:
     """KL(p_T || pi) = E_{p_T}[log p_T - log pi] (SPEC C1, C2).
 
@@ -314,7 +314,7 @@ class LandingStudy:
 
 
 def landing_study(score: ScoreFn, measure: Measure, *, deltas: Sequence[float], n: int, steps_per_decade: int,
-                  T: float, seed_sequence: np.random.SeedSequence, process: ForwardProcess = _DEFAULT_PROCESS,
+                  T: float, seed_sequence: np.random.SeedSequence, process: ForwardProcess = DEFAULT_PROCESS,
                   prior: Prior | None = None, statistic: Statistic = Statistic.RMS,
                   distance: Callable[[np.ndarray], np.ndarray] | None = None, keep_samples: bool = False,
                   alpha: float = 0.01, **sampler_options) -> LandingStudy:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
-from theory.processes import ForwardProcess, check_process
+from theory.measures.base import Measure, check_measure
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class ErrorIntegral(Observer):
     """
 
     reference: Callable[[float, np.ndarray], np.ndarray]
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
     every: int = field(default=1, kw_only=True)
 
     def __post_init__(self) -> None:

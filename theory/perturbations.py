@@ -32,8 +32,8 @@ from typing import ClassVar
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
-from theory.processes import ForwardProcess, check_process
+from theory.measures.base import Measure, check_measure
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 from theory.types import ScoreFn
 
 
@@ -60,7 +60,7 @@ class ExactScore:
     parameters: ClassVar[tuple[str, ...]] = ()
 
     measure: Measure
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         check_measure(self.measure)
@@ -68,42 +68,6 @@ class ExactScore:
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
         return self.measure.score(t, x, process=self.process)
-
-
-@dataclass(frozen=True)
-class AncestralScore:
-    """The exact score of a PointCloud with its denoiser replaced by one posterior draw.
-
-    s~(t, x) = (alpha(t) x_I - x) / sigma(t)^2 with I ~ P(X_0 = x_i | X_t = x), drawn per row from
-    ``rng`` (:meth:`PointCloud.posterior_sample`). By Tweedie E[s~ | x] = grad log p_t(x), so the
-    error s~ - s = alpha (x_I - E[X_0 | x]) / sigma^2 has mean zero; it is not small.
-
-    Its use is exact sampling: with ``Scheme.POSTERIOR`` the step from t1 down to t0 draws from
-    the Gaussian bridge law(X_{t0} | X_{t1} = y, X_0 = x_I), and mixing over I ~ law(X_0 | X_{t1} =
-    y) gives law(X_{t0} | X_{t1} = y) exactly. The sampler then has no discretization error at any
-    step count: started from the exact p_T (:class:`theory.priors.ExactMarginal`), its output is
-    distributed exactly as p_delta. The default POSTERIOR step with the plain exact score uses the
-    posterior mean instead and under-disperses on coarse grids, which biases hit frequencies (see
-    :mod:`theory.simulator`). With the other schemes this is an unbiased but noisy score.
-    """
-
-    measure: Measure
-    rng: np.random.Generator
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
-
-    def __post_init__(self) -> None:
-        from theory.measures.pointcloud import PointCloud
-
-        if not isinstance(self.measure, PointCloud):
-            raise TypeError(f"measure must be a PointCloud (it needs posterior draws), "
-                            f"got {type(self.measure).__name__}")
-        _validate.generator(self.rng)
-        check_process(self.process)
-
-    def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
-        index = self.measure.posterior_sample(t, x, self.rng, process=self.process)
-        alpha, var = self.measure._kernel(t, self.process)  # validated by posterior_sample already
-        return (alpha * self.measure.points[index] - x) / var
 
 
 class Perturbation(abc.ABC):
@@ -294,7 +258,7 @@ class Smoothed(Perturbation):
 
     measure: Measure
     h: float
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         check_measure(self.measure)
@@ -384,7 +348,7 @@ class DroppedComponent(Perturbation):
 
     mixture: Measure
     keep: int
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         components = getattr(check_measure(self.mixture, "mixture"), "components", None)

@@ -20,8 +20,8 @@ import numpy as np
 from scipy import stats
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, check_measure
-from theory.processes import ForwardProcess, check_process
+from theory.measures.base import Measure, check_measure
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 
 
 class Prior(abc.ABC):
@@ -93,7 +93,7 @@ class Gaussian(Prior):
         return cls(np.zeros(d), np.eye(d))
 
     @classmethod
-    def reference(cls, d: int, T: float, *, process: ForwardProcess = _DEFAULT_PROCESS) -> Gaussian:
+    def reference(cls, d: int, T: float, *, process: ForwardProcess = DEFAULT_PROCESS) -> Gaussian:
         """N(0, (alpha(T)^2 + sigma(T)^2) I): the law of X_T when X_0 ~ N(0, I).
 
         Equals N(0, I) for OU and VP; for VE it is N(0, (1 + sigma(T)^2) I). The simulator's
@@ -106,7 +106,7 @@ class Gaussian(Prior):
         return cls(np.zeros(d), scale * np.eye(d))
 
     @classmethod
-    def moment_matched(cls, measure: Measure, T: float, *, process: ForwardProcess = _DEFAULT_PROCESS) -> Gaussian:
+    def moment_matched(cls, measure: Measure, T: float, *, process: ForwardProcess = DEFAULT_PROCESS) -> Gaussian:
         """The Gaussian closest to p_T in KL(p_T || .) (SPEC C1): moment matching.
 
         mean = alpha(T) E_mu X, cov = alpha(T)^2 Cov_mu X + sigma(T)^2 I.
@@ -201,7 +201,7 @@ class ExactMarginal(Prior):
 
     measure: Measure
     T: float
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         check_measure(self.measure)

@@ -1,4 +1,4 @@
-"""Linear forward processes dX = f(t) X dt + g(t) dW on R^d (SPEC section 1).
+"""Linear forward processes dX = f(t) X dt + g(t) dW on R^d (CLAIMS.md §1).
 
 Each process has the Gaussian kernel X_t | X_0 = x0 ~ N(alpha(t) x0, sigma(t)^2 I) with
 
@@ -115,6 +115,9 @@ class ForwardProcess(abc.ABC):
     @abc.abstractmethod
     def _drift_integral(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray: ...
 
+    @abc.abstractmethod
+    def _time_at_sigma2(self, s2: np.ndarray) -> np.ndarray: ...
+
     @property
     @abc.abstractmethod
     def t_max(self) -> float:
@@ -147,6 +150,44 @@ class ForwardProcess(abc.ABC):
     def g2(self, t: np.ndarray | float) -> np.ndarray:
         """g(t)^2, the squared diffusion coefficient, elementwise."""
         return self._g2(self._times(t))
+
+    @property
+    def sigma2_sup(self) -> float:
+        """sup of sigma(t)^2 over the accepted times [0, t_max]: 1 for OU and VP, approached as t grows
+        and never reached by an exact sigma^2 (so time_at_sigma2 needs s2 < 1); sigma2(t_max) for VE,
+        reached at t_max (s2 <= sigma2_sup)."""
+        return 1.0
+
+    _SIGMA2_SUP_REACHED = False  # whether s2 = sigma2_sup itself has a time (VE: t_max)
+
+    def time_at_sigma2(self, s2: np.ndarray | float) -> np.ndarray:
+        """The time t with sigma(t)^2 = s2, elementwise: the inverse of :meth:`sigma2` (CLAIMS.md §1).
+
+        s2 : float or ndarray of any shape, 0 < s2 < 1 (OU, VP) or 0 < s2 <= sigma2(t_max) (VE).
+        Returns float64 t of the shape of s2. In closed form (each class's ``_time_at_sigma2``):
+
+            OU:  t = -log(1 - s2) / 2
+            VP:  B(t) = L := -log(1 - s2),  t = 2 L / (beta_min + sqrt(beta_min^2 + 2 (beta_max - beta_min) L))
+            VE:  t = log(1 + s2 / sigma_min^2) / rate
+
+        with log(1 - s2) and log(1 + q) evaluated by ``log1p`` and the VP root in its cancellation-free
+        form. Accuracy for normal s2 (>= DBL_MIN): relative error of t <= K eps, K = 1 (OU), 5 (VP),
+        4 + 1/rate (VE), derived in the comments of each class's ``_time_at_sigma2``.
+        """
+        arr = np.asarray(s2)
+        if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise TypeError(f"s2 must be a real number or an array of real numbers, got {type(s2).__name__} "
+                            f"of dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+        sup = self.sigma2_sup
+        inside = np.isfinite(arr) & (arr > 0.0) & ((arr <= sup) if self._SIGMA2_SUP_REACHED else (arr < sup))
+        if not np.all(inside):
+            bad = float(arr.flat[np.flatnonzero(~inside)[0]])
+            interval = f"(0, {sup!r}]" if self._SIGMA2_SUP_REACHED else f"(0, {sup!r})"
+            reason = (f"{sup!r} is sigma(t)^2 at t_max = {self.t_max!r}" if self._SIGMA2_SUP_REACHED
+                      else f"sigma(t)^2 approaches {sup!r} as t grows and never reaches it")
+            raise ValueError(f"s2 must be in {interval} for {self!r} ({reason}), got {bad!r}")
+        return self._time_at_sigma2(arr)
 
     def _pair(self, t0, t1) -> tuple[np.ndarray, np.ndarray]:
         t0, t1 = self._times(t0, "t0"), self._times(t1, "t1")
@@ -268,6 +309,10 @@ class OU(ForwardProcess):
         self._refuse_drift_overflow(h, t0, t1, "t1 - t0")
         return 2.0 * np.expm1(h)
 
+    def _time_at_sigma2(self, s2):
+        # -s2 is exact and log1p errs by <= 1 ulp: t errs by <= eps relatively (K = 1).
+        return -0.5 * np.log1p(-s2)
+
     def symbolic(self) -> ProcessExpressions:
         import sympy
 
@@ -362,6 +407,15 @@ class VP(ForwardProcess):
         y = 0.5 * self._big_b_increment(t0, t1)
         self._refuse_drift_overflow(y, t0, t1, "(B(t1) - B(t0)) / 2")
         return 2.0 * np.expm1(y)
+
+    def _time_at_sigma2(self, s2):
+        # B(t) = beta_min t + spread t^2 / 2 = L has the positive root 2 L / (beta_min + sqrt(beta_min^2
+        # + 2 spread L)): a sum of non-negative terms, no cancellation (the textbook root (-beta_min + ...)
+        # / spread cancels for small L). L errs by eps (log1p); spread, 2 spread L, the sqrt and hypot,
+        # the sum and the quotient add about 3.5 eps more: t errs by <= 5 eps relatively (K = 5).
+        big_b = -np.log1p(-s2)
+        spread = self.beta_max - self.beta_min
+        return 2.0 * big_b / (self.beta_min + np.hypot(self.beta_min, np.sqrt(2.0 * spread * big_b)))
 
     def symbolic(self) -> ProcessExpressions:
         import sympy
@@ -459,6 +513,21 @@ class VE(ForwardProcess):
     def _drift_integral(self, t0, t1):
         return self._transition(t0, t1)[1]
 
+    @functools.cached_property
+    def sigma2_sup(self) -> float:
+        return float(self._sigma2(self.t_max))
+
+    _SIGMA2_SUP_REACHED = True
+
+    def _time_at_sigma2(self, s2):
+        # t = log1p(q) / rate, q = s2 / sigma_min^2 = expm1(rate t) <= exp(rate t_max) <= DBL_MAX / 4
+        # (t_max's definition), so q stays finite. q errs by <= eps (two roundings); log1p's condition
+        # q / ((1 + q) log1p(q)) is <= 1, so log1p(q) errs by <= 2 eps; the division by rate (itself
+        # within eps (1 + 1/rate)) adds the rest: t errs by <= (4 + 1/rate) eps relatively.
+        log_q1 = np.log1p(s2 / self.sigma_min**2)
+        # s2 = sigma2_sup may come out a few ulps above t_max: that time is t_max.
+        return np.minimum(log_q1 / self._rate, self.t_max)
+
     def symbolic(self) -> ProcessExpressions:
         import sympy
 
@@ -474,3 +543,7 @@ def check_process(process: object) -> ForwardProcess:
     if not isinstance(process, ForwardProcess):
         raise TypeError(f"process must be a ForwardProcess such as OU(), VP() or VE(), got {type(process).__name__}")
     return process
+
+
+#: The process every ``process=`` argument defaults to: the paper's OU, dX = -X dt + sqrt(2) dW.
+DEFAULT_PROCESS: ForwardProcess = OU()

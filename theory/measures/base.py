@@ -30,9 +30,9 @@ import math
 import numpy as np
 
 from theory import _validate
-from theory.processes import OU, ForwardProcess, check_process
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 
-_DEFAULT_PROCESS = OU()
+_DEFAULT_PROCESS = DEFAULT_PROCESS  # the name theory.measures.* import; the public one is DEFAULT_PROCESS
 
 # Smallest kernel variance accepted: the smallest normal float64 (2.2e-308). Below it sigma^2 is
 # subnormal and has lost relative precision (t = 1e-310 under OU gives 2e-310, known to ~1e-14

@@ -492,6 +492,14 @@ class PointCloud(Measure):
 
     def posterior_sample(self, t: float, x: np.ndarray, rng: np.random.Generator, *,
                          process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
+        """One draw X_0 ~ law(X_0 | X_t = x) per row of x: the drawn points, shape (n, d) (CLAIMS.md §2).
+
+        points[I] with I from :meth:`posterior_index` (one uniform per row from ``rng``, in row order).
+        """
+        return self.points[self.posterior_index(t, x, rng, process=process)]
+
+    def posterior_index(self, t: float, x: np.ndarray, rng: np.random.Generator, *,
+                        process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
         """One draw I ~ P(X_0 = x_i | X_t = x) per row of x: indices into ``points``, shape (n,).
 
         Inverse-CDF sampling on the log-sum-exp posterior weights, with one uniform per row drawn
