@@ -15,7 +15,8 @@ from theory.measures.pointcloud import PointCloud
 from theory.measures.product import Product
 from theory.measures.sphere import Sphere
 from theory.measures.subspace import Subspace
-from theory.processes import OU, VE, VP, ForwardProcess
+from theory.processes import DEFAULT_PROCESS, OU, VE, VP, ForwardProcess
+from theory.schemes import SCHEMES, Ancestral, EulerMaruyama, Exponential, Posterior
 from theory.simulator import Grid, NonFiniteError, Scheme, SDEResult, reverse_sde, time_grid
 from theory.types import ScoreFn
 
@@ -24,6 +25,7 @@ __all__ = [
     "VP",
     "VE",
     "ForwardProcess",
+    "DEFAULT_PROCESS",
     "Measure",
     "PointCloud",
     "Subspace",
@@ -34,6 +36,11 @@ __all__ = [
     "reverse_sde",
     "SDEResult",
     "Scheme",
+    "SCHEMES",
+    "EulerMaruyama",
+    "Exponential",
+    "Posterior",
+    "Ancestral",
     "Grid",
     "time_grid",
     "NonFiniteError",
