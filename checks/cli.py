@@ -23,13 +23,16 @@ import traceback
 from pathlib import Path
 
 from checks.output import OutputError, ReportFolder
-from checks.registry import MODULES, run_check
+from checks.registry import MODULES, check_of, run_check, run_one_case
 
 # How long to wait for an existing Dask scheduler to answer before giving up with a clear message.
 SCHEDULER_TIMEOUT_SECONDS = 10
 # Default wait for the first worker of an existing Dask scheduler (--worker-timeout): long enough
 # for workers started together with the scheduler to register, short enough not to look hung.
 WORKER_TIMEOUT_SECONDS = 60.0
+
+# The page --benchmarks writes beside REPORT.md.
+BENCHMARK_PAGE = "BENCHMARKS.md"
 
 EXIT_OK = 0  # every claim confirmed (and, with --benchmarks, every benchmark row within its bound)
 EXIT_NOT_CONFIRMED = 1  # report written; some claim is refuted or inconclusive
@@ -172,14 +175,38 @@ def connect(args: argparse.Namespace):
 
 
 def _run_dask(client, args):
+    """Every case of every harness check is one task (a check not on the harness is one task);
+    the claims are assembled from their cases' results as they come in."""
+    import time as _time
+
     from dask.distributed import as_completed
 
-    futures = {client.submit(run_check, cid, args.seed, args.budget, key=f"check-{cid}-{args.seed}"): cid
-               for cid in args.claims}
+    from checks.harness import Budget, finish_claim, runnable
+
+    futures, plans = {}, {}
+    for cid in args.claims:
+        check = check_of(cid)
+        if check is None:
+            futures[client.submit(run_check, cid, args.seed, args.budget, key=f"check-{cid}-{args.seed}")] = (cid, None)
+            continue
+        specs = runnable(check, args.budget)
+        plans[cid] = (check, specs, {}, _time.perf_counter())
+        for spec in specs:
+            if spec.reuses is None:
+                key = f"case-{cid}-{spec.name}-{args.seed}"
+                futures[client.submit(run_one_case, cid, spec.name, args.seed, args.budget, key=key)] = (cid, spec.name)
     results = {}
     with _progress(len(futures)) as bar:
         for future in as_completed(futures):
-            results[futures[future]] = future.result()
+            cid, name = futures[future]
+            if name is None:
+                results[cid] = future.result()
+            else:
+                check, specs, ran, started = plans[cid]
+                ran[name] = future.result()
+                if len(ran) == sum(s.reuses is None for s in specs):
+                    results[cid] = finish_claim(check, seed=args.seed, budget=Budget.parse(args.budget), specs=specs,
+                                                ran=ran, elapsed=_time.perf_counter() - started)
             bar.update()
     return results
 
@@ -215,6 +242,11 @@ def _run_info(args, *, wall: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["diagnose"]:
+        from checks.diagnose import main as diagnose_main
+
+        return diagnose_main(argv[1:])
     started = time.perf_counter()
     client = cluster = folder = None
     try:
@@ -237,18 +269,26 @@ def main(argv: list[str] | None = None) -> int:
                 from checks.perf import simulator_ratios
 
                 benchmarks = simulator_ratios()
+            from theory.claims import CLAIMS
             wall = time.perf_counter() - started
             date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             commit = _commit()
             provenance = {r.claim: {"seed": r.seed, "budget": r.budget, "commit": commit, "date": date}
                           for r in ordered}
-            from checks.report import write_report
+            from checks.writer import write_report
 
             kept = folder.kept_claims(args.claims)
             with folder.staging() as stage:
+                extra = []
+                if benchmarks is not None:
+                    from checks.perf import benchmark_page
+
+                    (stage / BENCHMARK_PAGE).write_text(benchmark_page(benchmarks, _run_info(args, wall=wall)))
+                    extra.append(BENCHMARK_PAGE)
                 written = write_report(ordered, stage, provenance=provenance, kept=kept,
-                                       run_info=_run_info(args, wall=wall), benchmarks=benchmarks)
-                folder.install(stage, written.files, keep=[f for c in kept.values() for f in c["files"]],
+                                       run_info=_run_info(args, wall=wall), claim_order=list(CLAIMS),
+                                       benchmarks=BENCHMARK_PAGE if benchmarks is not None else None)
+                folder.install(stage, written.files + extra, keep=[f for c in kept.values() for f in c["files"]],
                                claims=written.claims)
         except KeyboardInterrupt:
             folder.discard_created()

@@ -192,3 +192,36 @@ def landing_study(*args, **kwargs) -> LandingStudy:
     """theory.estimators.landing_study, returning the subclass with ``figure`` (old checks)."""
     study = _landing_study(*args, **kwargs)
     return LandingStudy(**study.__dict__)
+
+
+def to_harness(old: CheckResult):
+    """A result of a check not yet ported to the harness, in the harness's typed form.
+
+    Each old case becomes one decision "verdict" whose measured value is the old record's slope
+    when it has one; everything else stays in the case's record. Transitional: it lets the one
+    report writer render old and ported checks side by side.
+    """
+    from checks import harness
+
+    def figure(f):
+        if not f:
+            return None
+        data = {k: v for k, v in f.items() if k not in ("kind", "label")}
+        return harness.Figure(kind=f["kind"], title=str(f.get("label", "")), data=data)
+
+    cases = []
+    for c in old.cases:
+        slope = c.measurement.get("slope", c.measurement.get("landing", {}).get("slope", float("nan")))
+        decision = harness.Decision(
+            test="verdict", statistic="the check's combined tests (see the record)",
+            expected=harness.Expected("as claimed", "see the record"),
+            measured=harness.Estimate(float(slope) if isinstance(slope, (int, float)) else float("nan")),
+            rule="the check's own rules", verdict=harness.Verdict(c.verdict.value))
+        cases.append(harness.CaseResult(
+            name=c.name, role=harness.Role.CONTROL_RUN if c.control else harness.Role.CASE, setting=c.setting,
+            decisions=(decision,), verdict=harness.Verdict(c.verdict.value), why=str(c.prediction.get("wrong_because", "")),
+            effect="", record={"prediction": c.prediction, "measurement": c.measurement}, figure=figure(c.figure),
+            elapsed=0.0))
+    return harness.CheckResult(claim=old.claim, budget=harness.Budget.parse(old.budget), seed=old.seed,
+                               plan=harness.Plan(n=1, steps_per_decade=1, alpha=0.01), cases=tuple(cases),
+                               verdict=harness.Verdict(old.verdict.value), versions=old.versions, elapsed=old.elapsed)

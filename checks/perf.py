@@ -243,3 +243,14 @@ def simulator_ratios(*, include_accuracy: bool = False) -> list[tuple[str, float
             rows.append(("W1 steps: default / Euler-Maruyama uniform (upper bound)", default / ACCURACY_MAX_STEPS,
                          0.25))
     return rows
+
+
+def benchmark_page(rows, run_info) -> str:
+    """BENCHMARKS.md: the performance rows of this run (name, measured, bound), with provenance."""
+    lines = ["# Simulator benchmarks", "", "Ratios of two timings taken interleaved in one run on this machine "
+             "(absolute times on a shared machine are noise). Written by `python -m checks --benchmarks`.", "",
+             "| workload | measured | bound | within bound |", "|---|---|---|---|"]
+    lines += [f"| {name} | {measured:.3g} | {bound:.3g} | {'yes' if measured <= bound else '**no**'} |"
+              for name, measured, bound in rows]
+    lines += ["", "## Provenance", ""] + [f"- {k}: {v}" for k, v in run_info.items()] + [""]
+    return "\n".join(lines)

@@ -1,11 +1,11 @@
-"""Which module checks which claim. Modules are imported only when their check runs."""
+"""Which module checks which claim, and how to run a claim or one of its cases (plain top-level
+functions, so Dask can ship them to worker processes). Modules are imported only when used."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 
-from checks.common import CheckResult
+from checks.harness import Budget, CaseResult, CheckResult, ClaimCheck, run_case
 
 MODULES: dict[str, str] = {
     "C1": "checks.c1_prior",
@@ -18,13 +18,30 @@ MODULES: dict[str, str] = {
 }
 
 
-def runner(claim_id: str) -> Callable[..., CheckResult]:
-    """The ``run(*, seed, budget)`` function of the check for ``claim_id``."""
+def _module(claim_id: str):
     if claim_id not in MODULES:
         raise ValueError(f"unknown claim id {claim_id!r}; known: {', '.join(MODULES)}")
-    return importlib.import_module(MODULES[claim_id]).run
+    return importlib.import_module(MODULES[claim_id])
+
+
+def check_of(claim_id: str) -> ClaimCheck | None:
+    """The claim's ClaimCheck (its table of cases), or None for a check not on the harness yet."""
+    return getattr(_module(claim_id), "CHECK", None)
 
 
 def run_check(claim_id: str, seed: int, budget: str) -> CheckResult:
-    """Run one check (a plain top-level function, so Dask can ship it to a worker process)."""
-    return runner(claim_id)(seed=seed, budget=budget)
+    """Run one claim check; a check not yet on the harness is converted to its typed form."""
+    result = _module(claim_id).run(seed=seed, budget=budget)
+    if isinstance(result, CheckResult):
+        return result
+    from checks.common import to_harness
+
+    return to_harness(result)
+
+
+def run_one_case(claim_id: str, case_name: str, seed: int, budget: str) -> CaseResult:
+    """Run one case of a harness check (one Dask task)."""
+    check = check_of(claim_id)
+    budget = Budget.parse(budget)
+    spec = next(s for s in check.cases(budget) if s.name == case_name)
+    return run_case(check, spec, check.plans[budget], seed)

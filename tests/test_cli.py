@@ -24,7 +24,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
 from checks import cli, registry  # noqa: E402
-from checks.common import Case, CheckResult, Verdict  # noqa: E402
+from checks.harness import CheckResult, Decision, Estimate, Expected, Verdict  # noqa: E402
 from checks.output import MANIFEST  # noqa: E402
 from stored_results import stored_result  # noqa: E402
 
@@ -240,7 +240,7 @@ def test_only_runs_each_claim_once_whatever_the_case(tmp_path, capsys, calls):
 def test_json_output_is_strict_json(tmp_path, capsys, monkeypatch):
     def with_infinity(cid, seed, budget):
         r = stored_result(cid, seed=seed, budget=budget)
-        case = Case("gap", "x", {"gap": float("inf")}, {"gap": float("inf")}, Verdict.CONFIRMED)
+        case = type(r.cases[0])(**{**r.cases[0].__dict__, "record": {"gap": float("inf")}})
         return CheckResult(**{**r.__dict__, "cases": (case, *r.cases[1:])})
 
     monkeypatch.setattr(cli, "run_check", with_infinity)
@@ -251,7 +251,7 @@ def test_json_output_is_strict_json(tmp_path, capsys, monkeypatch):
 
     payload = json.loads(capsys.readouterr().out, parse_constant=refuse)
     case = payload["results"][0]["cases"][0]
-    assert case["measurement"] == {"gap": None, "gap_nonfinite": "inf"}
+    assert case["record"] == {"gap": None, "gap_nonfinite": "inf"}
     for name in ("C5.json", MANIFEST):
         json.loads((tmp_path / "rep" / name).read_text(), parse_constant=refuse)
 
@@ -259,12 +259,14 @@ def test_json_output_is_strict_json(tmp_path, capsys, monkeypatch):
 def test_a_refuted_claim_gives_exit_status_one(tmp_path, monkeypatch):
     def refuted(cid, seed, budget):
         r = stored_result(cid, seed=seed, budget=budget)
-        bad = Case("main", "x", {}, {}, Verdict.REFUTED)
+        d = Decision(test="t", statistic="s", expected=Expected(1.0, "x"), measured=Estimate(2.0), rule="r",
+                     verdict=Verdict.REFUTED)
+        bad = type(r.cases[0])(**{**r.cases[0].__dict__, "decisions": (d,), "verdict": Verdict.REFUTED})
         return CheckResult(**{**r.__dict__, "cases": (bad,), "verdict": Verdict.REFUTED})
 
     monkeypatch.setattr(cli, "run_check", refuted)
     assert run(["--out", str(tmp_path / "rep"), "--only", "C2"]) == cli.EXIT_NOT_CONFIRMED
-    assert "REFUTED" in (tmp_path / "rep" / "REPORT.md").read_text()
+    assert "**refuted**" in (tmp_path / "rep" / "REPORT.md").read_text()
 
 
 def test_a_benchmark_over_its_bound_gives_exit_status_three(tmp_path, monkeypatch, capsys, calls):
@@ -273,7 +275,8 @@ def test_a_benchmark_over_its_bound_gives_exit_status_three(tmp_path, monkeypatc
     monkeypatch.setattr(checks.perf, "simulator_ratios", lambda: [("fast row", 1.0, 2.0), ("slow row", 3.5, 3.0)])
     assert run(["--out", str(tmp_path / "rep"), "--only", "C1", "--benchmarks"]) == cli.EXIT_BENCHMARK
     assert "benchmark rows over their bound (1): slow row" in capsys.readouterr().err
-    assert "| slow row | 3.5 | 3 | False |" in (tmp_path / "rep" / "REPORT.md").read_text()
+    assert "| slow row | 3.5 | 3 | **no** |" in (tmp_path / "rep" / "BENCHMARKS.md").read_text()
+    assert "[BENCHMARKS.md](BENCHMARKS.md)" in (tmp_path / "rep" / "REPORT.md").read_text()
 
 
 def test_a_crashing_check_leaves_the_old_report_and_no_new_folder(tmp_path, monkeypatch, capsys, calls):
