@@ -21,7 +21,7 @@ import strategies as sts
 from error_model import EPS, KERNEL_RTOL, MP_DIGITS
 from finite_differences import assert_score_is_gradient
 from theory import OU, VE, VP, Sphere
-from theory.measures import sphere as sphere_module
+from theory.measures import vmf
 
 
 
@@ -42,7 +42,7 @@ def rounding_scale(sphere: Sphere, x: np.ndarray, alpha: float, var: float, log_
     with |m| <= kappa + alpha r (|x| + alpha |c|) / sigma^2, counted KERNEL_RTOL / (c eps) times."""
     xnorm = np.linalg.norm(x, axis=1)
     radius = xnorm + alpha * (np.linalg.norm(sphere.center) + sphere.radius)
-    ell_kappa = abs(float(sphere_module._vmf_log_normalizer(sphere.k + 1, np.array([sphere.kappa]))[0]))
+    ell_kappa = abs(float(vmf.log_normalizer(sphere.k + 1, np.array([sphere.kappa]))[0]))
     m_norm = sphere.kappa + alpha * sphere.radius * (xnorm + alpha * np.linalg.norm(sphere.center)) / var
     kernel = KERNEL_RTOL / (rounding_units(sphere.d) * EPS) * (sphere.k + 1) * (np.log(2 + m_norm) + 2)
     return radius**2 / var + sphere.d * abs(math.log(2 * math.pi * var)) + np.abs(log_p) + 10.0 + ell_kappa + kernel
