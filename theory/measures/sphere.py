@@ -56,7 +56,6 @@ import numbers
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
-from scipy import stats
 
 from theory import _validate
 from theory.measures import vmf
@@ -293,15 +292,11 @@ class Sphere(Measure):
 
     # -- sampling and moments ---------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """c + r F u, u ~ scipy.stats.uniform_direction(p) (area-uniform) or vonmises_fisher(nu, kappa).
-
-        Returns shape (n, d).
-        """
-        if self.kappa == 0.0:
-            u = stats.uniform_direction(self._p).rvs(size=n, random_state=rng)
-        else:
-            u = stats.vonmises_fisher(self.direction, self.kappa).rvs(size=n, random_state=rng)
-        out = self.radius * (np.reshape(u, (n, self._p)) @ self.frame.T)
+        """c + r F u, u ~ vMF(nu, kappa) on S^{p-1} (the area-uniform law for kappa = 0) drawn by
+        :func:`theory.measures.vmf.sample`. Returns shape (n, d)."""
+        nu = self.direction if self.kappa > 0.0 else np.eye(self._p)[0]
+        u = vmf.sample(np.broadcast_to(nu, (n, self._p)), np.full(n, self.kappa), rng)
+        out = self.radius * (u @ self.frame.T)
         out += self.center
         return out
 
