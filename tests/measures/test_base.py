@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 from scipy.optimize import brentq
 from scipy.spatial.distance import cdist
 
@@ -24,6 +25,7 @@ import strategies as sts
 from error_model import EPS, l1_norm, local_scale, posterior_extent, rounding_scale, rounding_units, support_radius
 from finite_differences import assert_score_is_gradient
 from theory import VE, Measure, Mixture, PointCloud, Product, Sphere, Subspace
+from theory.measures.base import Partition
 
 
 # -- score == gradient of log p_t -----------------------------------------------------------------
@@ -766,6 +768,18 @@ BAD_MEASURE_INPUT = [
     (lambda: CLOUD.sample(3, 0), TypeError, r"rng must be a numpy\.random\.Generator .*, got int"),
     (lambda: LINE.sample(3, np.random.RandomState(0)), TypeError,
      r"rng must be a numpy\.random\.Generator .*, got RandomState"),
+    # posterior draws
+    (lambda: LINE.posterior_sample(1.0, X, 0), TypeError, r"rng must be a numpy\.random\.Generator .*, got int"),
+    (lambda: LINE.posterior_sample(1.0, np.zeros((2, 3)), RNG), ValueError, r"x must have shape \(n, 2\), got \(2, 3\)"),
+    (lambda: LINE.posterior_sample(0.0, X, RNG), ValueError, r"t must be a finite number > 0, got 0\.0"),
+    (lambda: LINE.posterior_sample(1.0, X, RNG, process="OU"), TypeError, r"process must be a ForwardProcess .*, got str"),
+    # partitions
+    (lambda: LINE.partition(cells=0), ValueError, r"cells must be >= 1, got 0"),
+    (lambda: LINE.partition(cells=2.5), TypeError, r"cells must be an integer, got float"),
+    (lambda: LINE.partition().assign(np.zeros((2, 3))), ValueError, r"x must have shape \(n, 2\), got \(2, 3\)"),
+    (lambda: Partition([0.5, 0.4], lambda x: x[:, 0], 2), ValueError,
+     r"masses must be >= 0 and sum to 1 \(within 1e-09\), got min 0\.4 and sum 0\.9"),
+    (lambda: Partition([[1.0]], lambda x: x[:, 0], 2), ValueError, r"masses must have shape \(m,\) with m >= 1, got \(1, 1\)"),
 ]
 
 
@@ -796,3 +810,195 @@ def test_distance_and_projection_of_huge_queries(measure):
     projected = measure.project(x)
     assert np.all(np.isfinite(projected))
     np.testing.assert_allclose(measure.distance(x), [math.dist(x[0], projected[0])], rtol=16 * EPS)
+
+
+# -- posterior draws: one row of uniforms per row, the posterior's mean ---------------------------------
+def _posterior_measures() -> dict[str, Measure]:
+    """One measure of each family whose posterior has a closed-form sampler, in general position."""
+    rng = np.random.default_rng(20_260_602)
+    frame = sts.random_orthogonal(rng, 3)[:, :2]
+    return {
+        "circle-vmf": Sphere(1, 3, radius=1.5, center=[0.1, 0.0, 0.2], frame=frame, kappa=2.0, direction=[0.6, 0.8]),
+        "sphere": Sphere(2, 4),
+        "s3-vmf": Sphere(3, 5, kappa=3.0, direction=[0.5, 0.5, 0.5, 0.5]),
+        "plane": Subspace(2, 3, basis=sts.random_orthogonal(rng, 3)[:, :2], cov=[[1.0, 0.3], [0.3, 0.5]],
+                          mean=[0.1, 0.2, 0.3]),
+        "cloud": PointCloud(rng.standard_normal((5, 3)), weights=[1.0, 2.0, 3.0, 4.0, 5.0]),
+        "torus": Product((Sphere(1, 2), Sphere(1, 2, radius=0.5)), rotation=sts.random_orthogonal(rng, 4)),
+        "mixture": Mixture((Sphere(1, 3), PointCloud([[0.0, 0.0, 2.0]]), Subspace(1, 3, mean=[0.0, 0.0, -2.0])),
+                           weights=[0.5, 0.2, 0.3]),
+    }
+
+
+POSTERIOR_MEASURES = _posterior_measures()
+
+
+def _exact_frame_measures() -> dict[str, Measure]:
+    """Measures whose per-row evaluation involves no product with a general matrix (frames of 0 and 1),
+    so that a row's result cannot depend on how many rows a BLAS call holds."""
+    return {
+        "circle": Sphere(1, 2, kappa=1.5, direction=[0.0, 1.0]),
+        "sphere-vmf": Sphere(2, 3, kappa=4.0, direction=[0.0, 0.6, 0.8]),
+        "s3": Sphere(3, 4),
+        "plane": Subspace(2, 3),
+        "cloud": PointCloud([[0.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.0, -1.0, 2.0]], weights=[1.0, 2.0, 1.0]),
+        "product": Product((Sphere(1, 2), Subspace(1, 1))),
+        "mixture": Mixture((Sphere(1, 3), PointCloud([[0.0, 0.0, 2.0]]), Subspace(1, 3, mean=[0.0, 0.0, -2.0]))),
+    }
+
+
+@pytest.mark.parametrize(("name", "measure"), list(_exact_frame_measures().items()), ids=list(_exact_frame_measures()))
+def test_posterior_sample_row_chunks_draw_the_same(name, measure):
+    """posterior_sample on consecutive row chunks with one generator gives the draws of one call on
+    all rows, bit for bit, and leaves the generator in the same state: each row consumes a fixed
+    number of uniforms in row order and uses only its own (CLAIMS.md §1: the ancestral scheme's draws
+    must not depend on the simulator's chunk size). Chunks of 1, 1, 299, 1, 198 and 500 rows."""
+    rng = np.random.default_rng(1)
+    x = measure.sample(1000, rng) + 0.3 * rng.standard_normal((1000, measure.d))
+    t = 0.3
+    whole_rng, chunk_rng = np.random.default_rng(2), np.random.default_rng(2)
+    whole = Measure.posterior_sample(measure, t, x, whole_rng)
+    cuts = [0, 1, 2, 301, 302, 500, 1000]
+    chunks = np.concatenate([Measure.posterior_sample(measure, t, x[a:b], chunk_rng) for a, b in zip(cuts[:-1], cuts[1:])])
+    np.testing.assert_array_equal(chunks, whole)
+    assert whole_rng.bit_generator.state == chunk_rng.bit_generator.state
+
+
+# Draws per query row and the standard errors allowed: two-sided P(|N(0, 1)| > 5) = 5.7e-7 per
+# coordinate; 7 measures x 3 rows x <= 5 coordinates = 105 comparisons, family-wise <= 6e-5.
+POSTERIOR_MEAN_N = 20_000
+POSTERIOR_MEAN_Z = 5.0
+POSTERIOR_MEAN_SEED = 20_260_603
+
+
+@pytest.mark.parametrize(("name", "measure"), list(POSTERIOR_MEASURES.items()), ids=list(POSTERIOR_MEASURES))
+def test_posterior_sample_mean_is_the_denoiser(name, measure):
+    """The mean of 20000 posterior draws for each of 3 query rows (near M, t = 0.2) is E[X_0 | X_t = x]
+    (``denoise``, computed independently of the sampler) within 5 standard errors per coordinate plus
+    10 Delta / n, Delta = 2 (R + sqrt(tr Cov mu)) a bound on the distance between atoms or components:
+    a posterior part of probability q < 10 / n may go unseen, and then the sample standard error
+    misses the q Delta <= 10 Delta / n it moves the mean by (seed POSTERIOR_MEAN_SEED; measured over
+    seeds 0-199: no run failed; without the 10 Delta / n term 2 did, a point cloud and a mixture
+    whose rare part went unseen). Every draw lies on M to rounding (distance <= 64 eps (1 + |x_0|):
+    a few products with orthonormal frames)."""
+    rng = np.random.default_rng(POSTERIOR_MEAN_SEED)
+    t = 0.2
+    x = measure.sample(3, rng) + 0.3 * rng.standard_normal((3, measure.d))
+    draws = Measure.posterior_sample(measure, t, np.repeat(x, POSTERIOR_MEAN_N, axis=0), rng)
+    assert np.all(measure.distance(draws) <= 64 * EPS * (1 + np.linalg.norm(draws, axis=1)))
+    draws = draws.reshape(3, POSTERIOR_MEAN_N, measure.d)
+    se = draws.std(axis=1) / math.sqrt(POSTERIOR_MEAN_N)
+    # Rounding floor of the means (a sum of n terms, gamma_n in any order): far below the standard errors.
+    floor = POSTERIOR_MEAN_N * EPS * np.abs(draws).max()
+    spread = 2 * (support_radius(measure) + math.sqrt(np.trace(measure.moments()[1])))
+    unseen = 10 * spread / POSTERIOR_MEAN_N
+    assert np.all(np.abs(draws.mean(axis=1) - measure.denoise(t, x)) <= POSTERIOR_MEAN_Z * se + unseen + floor)
+
+
+class _NoSampler(Measure):
+    """A point mass at 0 in R^2 that does not implement a posterior sampler or a partition."""
+
+    k, d = 0, 2
+
+    def _sample(self, n, rng):
+        return np.zeros((n, 2))
+
+    def _distance(self, x):
+        return np.linalg.norm(x, axis=1)
+
+    def _project(self, x):
+        return np.zeros_like(x)
+
+    def _log_density(self, x, alpha, var):
+        return -0.5 * np.sum(x * x, axis=1) / var - math.log(2 * math.pi * var)
+
+    def _log_density_scaled(self, x, alpha, var, k):
+        return np.ldexp(self._log_density(x, alpha, var), -2 * k)
+
+    def _denoise(self, x, alpha, var):
+        return np.zeros_like(x)
+
+    def _tangent(self, x, v):
+        return np.zeros_like(v)
+
+    def moments(self):
+        return np.zeros(2), np.zeros((2, 2))
+
+
+NO_SAMPLER = _NoSampler()
+ABILITY_CALLS = [
+    (lambda: NO_SAMPLER.posterior_sample(1.0, np.zeros((1, 2)), np.random.default_rng(0)),
+     r"_NoSampler has no closed-form sampler of law\(X_0 \| X_t = x\)"),
+    (lambda: Product((NO_SAMPLER, Subspace(1, 1))).posterior_sample(1.0, np.zeros((1, 3)), np.random.default_rng(0)),
+     r"_NoSampler has no closed-form sampler"),
+    (lambda: Mixture((Subspace(1, 2), NO_SAMPLER)).posterior_sample(1.0, np.zeros((1, 2)), np.random.default_rng(0)),
+     r"_NoSampler has no closed-form sampler"),
+    (lambda: NO_SAMPLER.partition(), r"_NoSampler has no partition into cells of exact mass"),
+    (lambda: Mixture((Subspace(1, 2, mean=[0.0, 1.0]), NO_SAMPLER)).partition(),
+     r"_NoSampler has no partition into cells of exact mass"),
+]
+
+
+@pytest.mark.parametrize(("call", "match"), ABILITY_CALLS)
+def test_missing_abilities_raise_not_implemented(call, match):
+    """A measure without a closed-form posterior sampler or exact cell masses says so by name, also
+    inside a Product or a Mixture."""
+    with pytest.raises(NotImplementedError, match=match):
+        call()
+
+
+# -- codimension and partitions -------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "measure"), list(POSTERIOR_MEASURES.items()), ids=list(POSTERIOR_MEASURES))
+def test_codimension(name, measure):
+    """d - k for one support; sum_j w_j (d - k_j) for a mixture (CLAIMS.md C5)."""
+    if isinstance(measure, Mixture):
+        expected = sum(w * (measure.d - c.k) for w, c in zip(measure.weights, measure.components))
+    else:
+        expected = measure.d - measure.k
+    assert measure.codimension == pytest.approx(expected, rel=4 * EPS)
+
+
+def _partition_measures() -> dict[str, Measure]:
+    """The measures above, with the vMF 3-sphere (no exact orthant masses) replaced by a vMF 2-sphere
+    in a general frame and a uniform 3-sphere, and a line added."""
+    rng = np.random.default_rng(20_260_605)
+    out = {name: m for name, m in POSTERIOR_MEASURES.items() if name != "s3-vmf"}
+    out["sphere-vmf"] = Sphere(2, 4, frame=sts.random_orthogonal(rng, 4)[:, :3], kappa=3.0, direction=[0.6, 0.0, 0.8])
+    out["s3"] = Sphere(3, 5)
+    out["line"] = Subspace(1, 2, cov=[[2.0]], basis=[[0.6], [0.8]], mean=[1.0, 0.0])
+    return out
+
+
+PARTITION_MEASURES = _partition_measures()
+# mu's own samples per measure for the cell-frequency test, and its level: one chi-square test per
+# measure, 9 measures, family-wise <= 9e-3; measured over seeds 0-199: 1 of 200 runs rejected.
+PARTITION_N = 100_000
+PARTITION_ALPHA = 1e-3
+PARTITION_SEED = 20_260_604
+# Cells of the one-dimensional supports (circles, the line of the mixture) in these tests.
+PARTITION_CELLS = 6
+
+
+@pytest.mark.parametrize(("name", "measure"), list(PARTITION_MEASURES.items()), ids=list(PARTITION_MEASURES))
+def test_partition_masses_match_the_frequencies_of_samples(name, measure):
+    """Partition: the masses are >= 0 and sum to 1 (to m eps: each is exact to rounding or to the
+    1e-11 quadrature tolerance), and the cell counts of 100000 samples of mu follow them (chi-square,
+    alpha = 1e-3, seed PARTITION_SEED)."""
+    partition = measure.partition(cells=PARTITION_CELLS)
+    assert np.all(partition.masses >= 0)
+    assert abs(partition.masses.sum() - 1.0) <= partition.size * (EPS + 1e-11)
+    labels = partition.assign(measure.sample(PARTITION_N, np.random.default_rng(PARTITION_SEED)))
+    assert labels.min() >= 0 and labels.max() < partition.size
+    counts = np.bincount(labels, minlength=partition.size)
+    assert stats.chisquare(counts, PARTITION_N * partition.masses).pvalue >= PARTITION_ALPHA
+
+
+@pytest.mark.parametrize(("name", "measure"), list(PARTITION_MEASURES.items()), ids=list(PARTITION_MEASURES))
+def test_partition_assigns_the_cell_of_the_nearest_point(name, measure):
+    """assign(x) = assign(project(x)) for points near and far from M: a point is in the cell of its
+    nearest point of M. Exact equality: only a point within rounding of a cell boundary (probability
+    ~1e-15 per row here) could land on the other side once projected."""
+    rng = np.random.default_rng(3)
+    partition = measure.partition(cells=PARTITION_CELLS)
+    x = measure.sample(2000, rng) + rng.choice([0.01, 0.3, 3.0], size=(2000, 1)) * rng.standard_normal((2000, measure.d))
+    np.testing.assert_array_equal(partition.assign(x), partition.assign(measure.project(x)))

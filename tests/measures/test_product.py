@@ -11,7 +11,7 @@ from scipy import stats
 
 import strategies as sts
 from error_model import EPS
-from theory import PointCloud, Product, Sphere, Subspace
+from theory import OU, PointCloud, Product, Sphere, Subspace
 
 
 # -- the flat torus: area-uniform sampling ----------------------------------------------------------
@@ -68,6 +68,41 @@ def test_torus_uniformity_test_rejects_a_non_uniform_law():
     torus = Product(circles)
     pvalues = uniformity_pvalues(torus_angles(torus, torus.sample(TORUS_N, np.random.default_rng(TORUS_SEED))))
     assert max(pvalues) < TORUS_ALPHA, pvalues
+
+
+# -- posterior draws and partitions ---------------------------------------------------------------------
+def test_posterior_draws_factor_by_factor():
+    """The posterior of a product factorizes over its blocks (CLAIMS.md §2): the draw's block j is
+    factor j's draw from block j of Q^T x with the next of the row's uniforms. Equal up to the
+    rounding of rotating the draw back and forth (two 5-term products with an orthogonal matrix:
+    <= 2 gamma_5 |z| <= 16 eps (1 + |z|) per row)."""
+    rng = np.random.default_rng(0)
+    rotation = sts.random_orthogonal(rng, 5)
+    factors = (Sphere(1, 2, kappa=2.0, direction=[0.0, 1.0]), Subspace(1, 1), PointCloud([[0.0, 1.0], [1.0, 0.0]]))
+    product = Product(factors, rotation=rotation)
+    x = rng.standard_normal((50, 5))
+    t = 0.3
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    u = rng.random((50, product._posterior_draws))
+    z = product._posterior_from_uniforms(x, alpha, var, u) @ rotation
+    blocks, start, column = x @ rotation, 0, 0
+    for factor in factors:
+        width = factor._posterior_draws
+        expected = factor._posterior_from_uniforms(blocks[:, start:start + factor.d], alpha, var, u[:, column:column + width])
+        bound = 16 * EPS * (1 + np.linalg.norm(z, axis=1))
+        assert np.all(np.abs(z[:, start:start + factor.d] - expected).max(axis=1) <= bound)
+        start, column = start + factor.d, column + width
+    assert column == u.shape[1]
+
+
+def test_partition_is_the_product_of_the_factors_cells():
+    """Torus with 4 arcs per circle: 16 cells of mass 1/16, cell 4 c_1 + c_2 for the circles' arcs."""
+    torus = Product((Sphere(1, 2), Sphere(1, 2, radius=0.5)))
+    partition = torus.partition(cells=4)
+    np.testing.assert_array_equal(partition.masses, np.full(16, 1 / 16))
+    angles = np.array([[0.1, 0.1], [0.1, 2.0], [4.0, 5.0]])
+    x = np.column_stack([np.cos(angles[:, 0]), np.sin(angles[:, 0]), 0.5 * np.cos(angles[:, 1]), 0.5 * np.sin(angles[:, 1])])
+    np.testing.assert_array_equal(partition.assign(x), [0, 1, 2 * 4 + 3])
 
 
 # -- bad input ------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_row_chunks_draw_the_same(p):
 def test_point_mass_and_uniform_limits():
     """kappa = inf (and any kappa >= POINT_MASS_KAPPA) returns the mean itself; kappa = 0 returns
     unit vectors whose cosines with the mean are uniform on [-1, 1] for p = 3 (Archimedes; KS,
-    alpha = 1e-3, n = 20000, seed 3)."""
+    alpha = 1e-3, n = 20000, seed 3; measured over seeds 0-199: 0 of 200 rejected)."""
     mean = np.tile(mean_direction(4), (3, 1))
     np.testing.assert_array_equal(vmf.sample(mean, np.array([np.inf, 1e300, 1e305]), np.random.default_rng(0)),
                                   mean / np.linalg.norm(mean, axis=1, keepdims=True))
@@ -208,7 +208,7 @@ def test_point_mass_and_uniform_limits():
 
 def test_huge_concentration_keeps_the_spread():
     """kappa = 1e250 on S^2: the angle theta from the mean has 1 - cos(theta) ~ Exp(kappa), so
-    kappa (1 - w) is Exp(1) (KS, alpha = 1e-3, n = 20000, seed 4): the small quantity 1 - w is formed
+    kappa (1 - w) is Exp(1) (KS, alpha = 1e-3, n = 20000, seed 4; measured over seeds 0-199: 0 of 200): the small quantity 1 - w is formed
     without cancellation even where w rounds to 1."""
     kappa = 1e250
     x = vmf.sample(np.tile([0.0, 0.0, 1.0], (20_000, 1)), np.full(20_000, kappa), np.random.default_rng(4))

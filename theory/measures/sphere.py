@@ -59,7 +59,7 @@ import numpy as np
 
 from theory import _validate
 from theory.measures import vmf
-from theory.measures.base import _SQUARE_MAX, _SQUARE_MIN, Measure, log_normalization, row_norms
+from theory.measures.base import _SQUARE_MAX, _SQUARE_MIN, Measure, Partition, log_normalization, row_norms
 
 # Row blocks of the diffused-law evaluations: at most 8192 rows and 2^16 entries of (rows, d)
 # arrays (at least 256 rows): temporaries of <= 64 KiB stay below glibc's mmap threshold (128 KiB)
@@ -299,6 +299,78 @@ class Sphere(Measure):
         out = self.radius * (u @ self.frame.T)
         out += self.center
         return out
+
+    @property
+    def _posterior_draws(self) -> int:
+        return vmf.draws_per_row(self._p)
+
+    def _posterior_from_uniforms(self, x: np.ndarray, alpha: float, var: float, u: np.ndarray) -> np.ndarray:
+        """X_0 = c + r F v with v ~ vMF(m/|m|, |m|), m = kappa nu + alpha r z / sigma^2, z = F^T (x - alpha c)
+        (CLAIMS.md §2; our derivation), drawn by :func:`theory.measures.vmf.from_uniforms`. (n, d) -> (n, d).
+
+        m is formed as s (kappa / s nu + z) with s = max(kappa, alpha r / sigma^2) (a scale that keeps
+        its parts finite); |m| may overflow to inf, where the draw is the mode m/|m|. At m = 0 (the
+        center, kappa = 0) the law is uniform.
+        """
+        p = self._p
+        z = self._coordinates(x, alpha)[:, :p]
+        gain = alpha * self.radius / var
+        if not math.isfinite(gain):  # alpha r / sigma^2 beyond float64: the posterior is the mode z/|z|
+            scaled, scale = z.copy(), math.inf
+        else:
+            scale = max(self.kappa, gain)
+            scaled = z * (gain / scale) if scale > 0.0 else z.copy()
+            if self.kappa > 0.0:
+                scaled += (self.kappa / scale) * self.direction
+        norm = row_norms(scaled)
+        positive = norm > 0.0
+        # m = 0 only where z = 0 and kappa = 0 (uniform law); with gain = inf, z = 0 leaves m = kappa nu
+        mean = np.empty_like(scaled)
+        mean[:] = self.direction if self.kappa > 0.0 else np.eye(p)[0]
+        mean[positive] = scaled[positive] / norm[positive, None]
+        concentration = np.full(norm.shape, self.kappa)
+        concentration[positive] = scale * norm[positive]
+        out = self.radius * (vmf.from_uniforms(mean, concentration, u) @ self.frame.T)
+        out += self.center
+        return out
+
+    def _partition(self, cells: int) -> Partition:
+        """Cells of the frame coordinates v = (project(x) - c) / r, v in S^{p-1}.
+
+        Circle (k = 1): ``cells`` equal arcs [2 pi j / cells, 2 pi (j + 1) / cells) of the angle
+        atan2(v_2, v_1); masses 1 / cells (uniform) or the von Mises integrals of
+        :func:`theory.measures.vmf.arc_masses`. k >= 2: the 2^p orthants, cell sum_j [v_j > 0] 2^j;
+        masses 2^-p (uniform, by symmetry) or, for the vMF law on S^2, the quadratures of
+        :func:`theory.measures.vmf.orthant_masses_s2` (error <= 1e-11 each). vMF orthant masses for
+        p >= 4 are not available (NotImplementedError).
+        """
+        p = self._p
+        if p == 2:
+            edges = np.linspace(0.0, 2.0 * math.pi, cells + 1)
+            if self.kappa == 0.0:
+                masses = np.full(cells, 1.0 / cells)
+            else:
+                masses = vmf.arc_masses(math.atan2(self.direction[1], self.direction[0]), self.kappa, edges)
+
+            def cell_of(x: np.ndarray) -> np.ndarray:
+                v = self._radial(self._coordinates(x, 1.0))[1]
+                angle = np.mod(np.arctan2(v[:, 1], v[:, 0]), 2.0 * math.pi)
+                return np.minimum((angle * (cells / (2.0 * math.pi))).astype(np.intp), cells - 1)
+        else:
+            if self.kappa == 0.0:
+                masses = np.full(2**p, 2.0**-p)
+            elif p == 3:
+                masses = vmf.orthant_masses_s2(self.direction, self.kappa)
+            else:
+                raise NotImplementedError(f"the orthant masses of a von Mises-Fisher law on S^{p - 1} (k = {self.k} >= 3, "
+                                          "kappa > 0) have no exact evaluation here; a uniform sphere or k <= 2 has them")
+            powers = 1 << np.arange(p)
+
+            def cell_of(x: np.ndarray) -> np.ndarray:
+                v = self._radial(self._coordinates(x, 1.0))[1]
+                return (v > 0.0) @ powers
+
+        return Partition(masses, cell_of, self.d)
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """(E X, Cov X), shapes (d,) and (d, d), for X = c + r F u (our derivation; SPEC C1).

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
-from scipy import special
+from scipy import integrate, special
 
 from theory import _validate
 from theory.measures.base import DRAW_BLOCK_ELEMENTS, normal_quantiles, open_uniforms
@@ -589,3 +590,108 @@ def sample(mean_direction: np.ndarray, kappa: np.ndarray, rng: np.random.Generat
         out[rows] = from_uniforms(mean[rows], kappa[rows], rng.random((rows.stop - rows.start, width)))
     return out
 
+
+# -- masses of cells ------------------------------------------------------------------------------
+# Requested absolute accuracy of the quadratures behind the cell masses, and the largest error
+# estimate accepted from scipy.integrate.quad (QUADPACK's Gauss-Kronrod, adaptive): a mass whose
+# estimate exceeds MASS_QUADRATURE_TOL raises instead of being returned.
+_QUAD_EPSABS = 1e-13
+MASS_QUADRATURE_TOL = 1e-11
+_QUAD_LIMIT = 200
+# Beyond t = 745, e^{-t} underflows to 0: the exponential weights below are integrated up to here.
+_EXP_UNDERFLOW_T = 745.0
+
+
+def _quad(f, lo: float, hi: float, points: list[float]) -> float:
+    inner = sorted(pt for pt in points if lo < pt < hi)
+    with warnings.catch_warnings():  # QUADPACK warns when it cannot reach epsabs; its estimate decides
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value, error = integrate.quad(f, lo, hi, points=inner or None, epsabs=_QUAD_EPSABS, epsrel=0.0,
+                                      limit=_QUAD_LIMIT)
+    if not error <= MASS_QUADRATURE_TOL:
+        raise ArithmeticError(f"quadrature of a vMF cell mass did not converge: error estimate {error:.3g} "
+                              f"above {MASS_QUADRATURE_TOL:g}")
+    return value
+
+
+def arc_masses(angle: float, kappa: float, edges: np.ndarray) -> np.ndarray:
+    """vMF masses of the arcs [edges_j, edges_{j+1}) of the circle S^1, mean at angle ``angle``.
+
+    edges : (m + 1,) increasing angles spanning at most 2 pi. Returns (m,): the integrals of the
+    von Mises density e^{kappa (cos(theta - angle) - 1)} / (2 pi ive(0, kappa)) over each arc, by
+    adaptive quadrature with a breakpoint at every copy of the mode inside the arc (error estimate
+    <= MASS_QUADRATURE_TOL each; ``scipy.stats.vonmises.cdf`` is only ~1e-6 accurate at kappa = 100).
+    """
+    if kappa == 0.0:
+        return np.diff(edges) / (2.0 * math.pi)
+    scale = 1.0 / (2.0 * math.pi * float(special.ive(0, kappa)))
+
+    def density(theta: float) -> float:
+        return scale * math.exp(kappa * (math.cos(theta - angle) - 1.0))
+
+    modes = [angle + 2.0 * math.pi * j for j in range(-2, 3)]
+    return np.array([_quad(density, float(a), float(b), modes) for a, b in zip(edges[:-1], edges[1:])])
+
+
+def _arc_intersection_length(arcs: list[tuple[float, float]]) -> float:
+    """Length of the intersection of arcs of the unit circle, each (center, half-width): the angles
+    psi with |psi - center| <= half (mod 2 pi); half >= pi is the whole circle, half < 0 the empty set."""
+    two_pi = 2.0 * math.pi
+    pieces = [(0.0, two_pi)]
+    for center, half in arcs:
+        if half < 0.0:
+            return 0.0
+        if half >= math.pi:
+            continue
+        start = (center - half) % two_pi
+        stop = start + 2.0 * half
+        arc = [(start, stop)] if stop <= two_pi else [(start, two_pi), (0.0, stop - two_pi)]
+        pieces = [(max(a, c), min(b, e)) for a, b in pieces for c, e in arc if min(b, e) > max(a, c)]
+        if not pieces:
+            return 0.0
+    return sum(b - a for a, b in pieces)
+
+
+def orthant_masses_s2(direction: np.ndarray, kappa: float) -> np.ndarray:
+    """vMF(direction, kappa) masses of the 8 orthants of R^3 on S^2, shape (8,).
+
+    Orthant c holds the u with u_j > 0 exactly for the bits j of c (u_j < 0 for the others). The
+    cosine w = nu . u has density kappa e^{kappa (w - 1)} / (1 - e^{-2 kappa}) and, given w, u is
+    uniform on the circle w nu + sqrt(1 - w^2) (cos psi a + sin psi b) ({a, b} a basis of nu^perp),
+    of which the orthant holds a set of arcs of total length L_c(w) (the intersection of three arcs
+    sigma_j (w nu_j + sqrt(1 - w^2) rho_j cos(psi - phi_j)) > 0). So with t = kappa (1 - w)
+
+        mass_c = int_0^{2 kappa} e^{-t} / (1 - e^{-2 kappa}) L_c(1 - t/kappa) / (2 pi) dt,
+
+    by adaptive quadrature with breakpoints where a circle touches a coordinate plane (w = +-rho_j,
+    the kinks of L_c); error estimate <= MASS_QUADRATURE_TOL each (our derivation).
+    """
+    nu = [float(v) for v in np.asarray(direction, dtype=np.float64)]
+    if kappa == 0.0:
+        return np.full(8, 0.125)
+    frame = _orthogonal_directions(np.tile(nu, (2, 1)), np.eye(2))  # a and b, rows
+    rho = [math.hypot(a, b) for a, b in zip(frame[0], frame[1])]
+    phi = [math.atan2(b, a) for a, b in zip(frame[0], frame[1])]
+    upper = min(2.0 * kappa, _EXP_UNDERFLOW_T)
+    normalizer = -math.expm1(-2.0 * kappa)
+    kinks = [kappa * (1.0 - s * r) for r in rho for s in (1.0, -1.0)]
+    out = np.empty(8)
+    for cell in range(8):
+        signs = [1.0 if cell >> j & 1 else -1.0 for j in range(3)]
+
+        def integrand(t: float, signs=signs) -> float:
+            w = 1.0 - t / kappa
+            s = math.sqrt(max((t / kappa) * (2.0 - t / kappa), 0.0))  # sqrt((1 - w)(1 + w))
+            arcs = []
+            for sign, nu_j, rho_j, phi_j in zip(signs, nu, rho, phi):
+                # sigma_j (w nu_j + s rho_j cos(psi - phi_j)) > 0, i.e. cos(psi - center) > c
+                center = phi_j if sign > 0.0 else phi_j + math.pi
+                if rho_j * s > 0.0:
+                    c = -sign * w * nu_j / (s * rho_j)
+                    arcs.append((center, -1.0 if c >= 1.0 else math.acos(max(c, -1.0))))
+                else:
+                    arcs.append((center, math.pi if sign * w * nu_j > 0.0 else -1.0))
+            return math.exp(-t) / normalizer * _arc_intersection_length(arcs) / (2.0 * math.pi)
+
+        out[cell] = _quad(integrand, 0.0, upper, kinks)
+    return out
