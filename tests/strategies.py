@@ -15,6 +15,8 @@ Every strategy here is bounded so that one example costs well under 50 ms:
   of two such measures (optionally rotated), the flat torus Product((Sphere(1, 2), Sphere(1, 2))) in
   R^4, ``Mixture`` of components with different k (a Subspace and a PointCloud, e.g. a line and a
   point, maybe a sphere);
+- spheres for the sphere's own tests (``sphere_designs``, ``sphere_cases``): S^1 to S^3 in R^d, d <= 5,
+  radius log-uniform in [0.3, 3], optional center and frame, uniform or vMF with kappa in [0.1, 50];
 - query points on, near and far from M: on = ``M.project`` of a Gaussian vector, near = on + a
   normal offset of 0.1 to 5 sigma(t), far = a random direction times a radius log-uniform in
   [10, 1e3];
@@ -327,3 +329,48 @@ def extreme_cases(draw, *, max_d: int = D_MAX, families: tuple[str, ...] = FAMIL
     t = draw(times(T_EXTREME_MIN, T_EXTREME_MAX))
     x, kinds = draw(extreme_points(measure))
     return Case(measure, process, t, x, kinds)
+
+
+# -- spheres for the sphere's own tests (tests/measures/test_sphere.py) -----------------------------
+# Intrinsic and ambient dimensions drawn: S^1, S^2, S^3 in R^d with d <= 5.
+SPHERE_K_MAX, SPHERE_D_MAX = 3, 5
+# Radius range and center box: the sphere stays within |x| <= 4 + 3, like the other measures' data.
+SPHERE_RADIUS_MIN, SPHERE_RADIUS_MAX = 0.3, 3.0
+SPHERE_CENTER_MAX = 2.0
+# vMF concentrations drawn (besides 0): from nearly uniform to a cap of angular radius ~ 0.14.
+SPHERE_KAPPA_MIN, SPHERE_KAPPA_MAX = 0.1, 50.0
+
+
+def unit_vector(rng: np.random.Generator, p: int) -> np.ndarray:
+    u = rng.standard_normal(p)
+    return u / np.linalg.norm(u)
+
+
+@st.composite
+def sphere_designs(draw, *, k: int | None = None, d: int | None = None, vmf: bool | None = None) -> Sphere:
+    """Sphere(k, d) with 1 <= k <= 3, k < d <= 5, radius in [0.3, 3] (log-uniform), center in
+    [-2, 2]^d or 0, a Haar-random frame or the default one, and kappa = 0 or log-uniform in [0.1, 50]
+    with a uniform random direction (wider than :func:`spheres`, which serves every family's
+    properties). Arrays come from NumPy with a Hypothesis-drawn seed."""
+    k = draw(st.integers(min_value=1, max_value=SPHERE_K_MAX)) if k is None else k
+    d = draw(st.integers(min_value=k + 1, max_value=SPHERE_D_MAX)) if d is None else d
+    rng = np.random.default_rng(draw(seeds))
+    radius = draw(log_uniform(SPHERE_RADIUS_MIN, SPHERE_RADIUS_MAX))
+    center = rng.uniform(-SPHERE_CENTER_MAX, SPHERE_CENTER_MAX, d) if draw(st.booleans()) else None
+    frame = random_orthogonal(rng, d)[:, : k + 1] if draw(st.booleans()) else None
+    vmf = draw(st.booleans()) if vmf is None else vmf
+    if not vmf:
+        return Sphere(k, d, radius=radius, center=center, frame=frame)
+    kappa = draw(log_uniform(SPHERE_KAPPA_MIN, SPHERE_KAPPA_MAX))
+    return Sphere(k, d, radius=radius, center=center, frame=frame, kappa=kappa, direction=unit_vector(rng, k + 1))
+
+
+@st.composite
+def sphere_cases(draw, *, t_min: float = T_MIN, t_max: float = T_MAX, far_max: float = R_FAR):
+    """A sphere, a process (OU, VP, VE), t log-uniform in [t_min, t_max] and on/near/far points
+    (:func:`query_points`: near = distance 0.1 to 5 sigma(t), far = |x| in [10, far_max])."""
+    sphere = draw(sphere_designs())
+    process = draw(processes())
+    t = draw(times(t_min, t_max))
+    x, kinds = draw(query_points(sphere, float(process.sigma(t)), far_max=far_max))
+    return Case(sphere, process, t, x, kinds)

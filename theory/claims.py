@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory.measures.base import Measure
-from theory.measures.mixture import Mixture
 from theory.measures.pointcloud import PointCloud
 from theory.priors import ExactMarginal, PointMass, Prior
 from theory.processes import DEFAULT_PROCESS, ForwardProcess
@@ -166,9 +165,7 @@ C7_FAMILY = Hypothesis("error is a smoothed score or a scaled exact score",
 # -- predictions ------------------------------------------------------------------------------
 
 def _codimension(measure: Measure) -> float:
-    if isinstance(measure, Mixture):
-        return float(sum(w * (measure.d - c.k) for w, c in zip(measure.weights, measure.components)))
-    return float(measure.d - measure.k)
+    return measure.codimension
 
 
 def _hit_probabilities(s: Setting) -> np.ndarray | None:

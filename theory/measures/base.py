@@ -13,6 +13,12 @@ implement the private methods ``_log_density``, ``_denoise``, ``_sample``, ``_di
 A measure depends on the process only through (alpha(t), sigma(t)^2), so the private methods take
 those two numbers instead of a process and a time.
 
+Abilities that only some measures have are methods too, raising NotImplementedError where a
+measure lacks them: ``posterior_sample`` (exact draws from law(X_0 | X_t = x), implemented through
+``_posterior_draws`` and ``_posterior_from_uniforms``: each row maps its own fixed-width row of
+uniforms to a draw) and ``partition`` (cells of M with exact masses, through ``_partition``).
+``codimension`` is d - k (a Mixture weighs its components').
+
 Extreme inputs (t down to the time where sigma(t)^2 is the smallest normal float64, |x| up to
 1e300). The private methods return the exact value to rounding wherever it is representable, and
 +-inf where it is not (log p_t below -1.8e308, a score or denoiser beyond 1.8e308); they never
@@ -26,8 +32,11 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import special
 
 from theory import _validate
 from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
@@ -44,6 +53,12 @@ _SQUARE_MIN = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
 _SQUARE_MAX = float(np.finfo(np.float64).max / 8.0)
 # Largest finite float64: a result beyond it overflows.
 FLOAT_MAX = float(np.finfo(np.float64).max)
+# Cells of a one-dimensional support (circle arcs, line bins) in Measure.partition by default.
+DEFAULT_CELLS = 8
+# Largest (rows x uniforms) block of uniforms that posterior_sample holds at once (8 MiB).
+DRAW_BLOCK_ELEMENTS = 1 << 20
+# Generator.random returns k 2^-53 for an integer 0 <= k < 2^53; half a step moves u off the grid.
+_HALF_STEP = 2.0 ** -54
 
 
 def row_norms(v: np.ndarray) -> np.ndarray:
@@ -79,6 +94,29 @@ def scaling_exponents(x: np.ndarray, extent: float, var: float) -> np.ndarray:
     with np.errstate(divide="ignore"):
         log2 = np.log2(row_norms(x) + extent) - 0.5 * math.log2(var)
     return np.maximum(np.ceil(np.nan_to_num(log2, neginf=0.0)), 0.0).astype(np.int64)
+
+
+def normal_quantiles(u: np.ndarray) -> np.ndarray:
+    """Standard normal draws from uniforms of ``Generator.random``: Phi^-1 of the midpoint of u's cell.
+
+    u = k 2^-53 (0 <= k < 2^53, any shape) maps to Phi^-1((k + 1/2) 2^-53), evaluated on the nearer
+    tail (-Phi^-1(1 - q) for q > 1/2) so that both tails keep full relative precision; the midpoints
+    are symmetric about 1/2, so the draws are symmetric about 0, never 0, and bounded by 8.3 (the
+    law is N(0, 1) quantized to probability cells of 2^-53).
+    """
+    lower = u < 0.5
+    q = np.where(lower, u + _HALF_STEP, (1.0 - u) - _HALF_STEP)  # both exact in float64
+    z = special.ndtri(q)
+    np.negative(z, out=z, where=~lower)
+    return z
+
+
+def open_uniforms(u: np.ndarray) -> np.ndarray:
+    """u + 2^-54: the uniforms of ``Generator.random`` moved off 0, for logarithms and inverse CDFs.
+
+    In (0, 1] (the largest u, 1 - 2^-53, rounds up to 1); the shift changes the law by at most 2^-54.
+    """
+    return u + _HALF_STEP
 
 
 def _nonfinite_rows(value: np.ndarray) -> np.ndarray:
@@ -150,6 +188,21 @@ class Measure(abc.ABC):
         """Tweedie: (alpha E[X_0 | x] - x) / var. Subclasses override where a direct form is cheaper."""
         return (alpha * self._denoise(x, alpha, var) - x) / var
 
+    # -- abilities some measures have ----------------------------------------------------
+    @property
+    def _posterior_draws(self) -> int:
+        """Uniforms that one draw from law(X_0 | X_t = x) consumes per row (see :meth:`posterior_sample`).
+
+        Measures whose posterior has a closed-form sampler override this and :meth:`_posterior_from_uniforms`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form sampler of law(X_0 | X_t = x), "
+                                  "so posterior_sample is not available for it")
+
+    def _posterior_from_uniforms(self, x: np.ndarray, alpha: float, var: float, u: np.ndarray) -> np.ndarray:
+        """One draw of X_0 | X_t = x[i] per row from the row's uniforms u[i], u : (n, _posterior_draws),
+        for the kernel N(alpha x0, var I). Returns (n, d)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form sampler of law(X_0 | X_t = x)")
+
     # -- public, validated ---------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n i.i.d. draws from mu. Returns ndarray, shape (n, d)."""
@@ -219,6 +272,54 @@ class Measure(abc.ABC):
             out = self._score(x, alpha, var)
         return _checked(out, "the score", x, (t, process, var))
 
+    @property
+    def codimension(self) -> float:
+        """d - k: the codimension of the support M, the limit of sigma(t)^2 E|grad log p_t(X_t)|^2 as
+        t -> 0 (CLAIMS.md C5). A Mixture overrides it with sum_j w_j (d - k_j)."""
+        return float(self.d - self.k)
+
+    def partition(self, *, cells: int = DEFAULT_CELLS) -> Partition:
+        """A partition of M into cells with their exact mu-masses (for coverage tests, CLAIMS.md C1, C2).
+
+        cells : the number of cells of a one-dimensional support (arcs of a circle, bins of a line);
+        supports of other dimensions have a fixed number of cells (each measure states its cells)
+        and do not use it. Raises NotImplementedError for a measure without exact cell masses.
+        """
+        _validate.integer(cells, "cells", minimum=1)
+        return self._partition(cells)
+
+    def _partition(self, cells: int) -> Partition:
+        raise NotImplementedError(f"{type(self).__name__} has no partition into cells of exact mass")
+
+    def _support_probes(self, directions: np.ndarray) -> np.ndarray:
+        """Points of M in general position, (m, d), for directions (m, d): the projections onto M of
+        mean + extent directions. A finite support returns its own points, every one of which carries mass."""
+        return self._project(self.moments()[0] + self._extent * directions)
+
+    def posterior_sample(self, t: float, x: np.ndarray, rng: np.random.Generator, *,
+                         process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
+        """One exact draw X_0 ~ law(X_0 | X_t = x_i) per row of x (CLAIMS.md §1, §2). x : (n, d) -> (n, d).
+
+        The draws come from ``rng.random((n, m))`` taken in row order (m uniforms per row, fixed by
+        the measure; blocks of at most DRAW_BLOCK_ELEMENTS), and row i is a function of x_i and its
+        own row of uniforms only: splitting x into consecutive row chunks drawn from the same ``rng``
+        gives the same draws. Raises NotImplementedError for a measure whose posterior has no
+        closed-form sampler (each measure's ``_posterior_from_uniforms`` states its sampler).
+        """
+        width = self._posterior_draws
+        alpha, var = self._kernel(t, process)
+        x = _validate.points(x, self.d)
+        rng = _validate.generator(rng)
+        n = x.shape[0]
+        out = np.empty(x.shape)
+        step = max(1, DRAW_BLOCK_ELEMENTS // width)
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            u = rng.random((rows.stop - rows.start, width))
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                out[rows] = self._posterior_from_uniforms(x[rows], alpha, var, u)
+        return _checked(out, "the posterior draw", x, (t, process, var))
+
     def denoise(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
         """E[X_0 | X_t = x] (Tweedie's denoiser). x : (n, d) -> (n, d).
 
@@ -247,6 +348,48 @@ def _checked(value: np.ndarray, quantity: str, x: np.ndarray, kernel: tuple | No
         f"{quantity} overflows float64{where}: it is beyond +-{FLOAT_MAX:.3g} in {bad.size} of "
         f"{x.shape[0]} rows (first: row {first}, |x| = {float(row_norms(x[first:first + 1])[0]):.3g})"
     )
+
+
+# Tolerance on |sum of a partition's masses - 1|: the masses are exact to rounding or to the
+# quadrature tolerance of theory.measures.vmf (1e-11 each, at most 2^k of them summed).
+MASS_SUM_TOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """A partition of the support M of a measure mu into cells of known mu-mass (coverage tests).
+
+    masses : array_like, shape (m,), the exact mu-mass of each cell (>= 0, summing to 1 within
+    MASS_SUM_TOL). cell_of : callable taking a validated float64 array of shape (n, d) to the cell
+    indices (n,) of the rows' nearest points of M (ties broken as by ``Measure.project``). d : the
+    ambient dimension. Built by ``Measure.partition``.
+    """
+
+    masses: np.ndarray
+    cell_of: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    d: int
+
+    def __post_init__(self) -> None:
+        masses = np.array(self.masses, dtype=np.float64)
+        if masses.ndim != 1 or masses.size == 0:
+            raise ValueError(f"masses must have shape (m,) with m >= 1, got {masses.shape}")
+        if not np.all(masses >= 0.0) or not abs(float(masses.sum()) - 1.0) <= MASS_SUM_TOL:
+            raise ValueError(f"masses must be >= 0 and sum to 1 (within {MASS_SUM_TOL:g}), got min "
+                             f"{float(masses.min())!r} and sum {float(masses.sum())!r}")
+        masses.setflags(write=False)
+        object.__setattr__(self, "masses", masses)
+        object.__setattr__(self, "d", _validate.integer(self.d, "d", minimum=1))
+
+    @property
+    def size(self) -> int:
+        """The number of cells m."""
+        return int(self.masses.size)
+
+    def assign(self, x: np.ndarray) -> np.ndarray:
+        """The cell of the nearest point of M for each row of x. x : (n, d) -> (n,) ints in [0, m)."""
+        x = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return np.asarray(self.cell_of(x), dtype=np.intp)
 
 
 def check_measure(measure: object, name: str = "measure") -> Measure:

@@ -20,10 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import special, stats
 from scipy.special import logsumexp, softmax
 
 from theory import _validate
-from theory.measures.base import Measure, check_measures, scaling_exponents
+from theory.measures.base import Measure, Partition, check_measures, scaling_exponents
+
+# Probe points per component in Mixture._check_supports_apart, and the distance (relative to
+# 1 + the supports' extent) within which a probe counts as lying on another support: far above the
+# rounding of a projection and a distance (~1e-15 relative), far below any designed separation.
+OVERLAP_PROBES = 64
+OVERLAP_TOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +91,58 @@ class Mixture(Measure):
 
     def _tangent(self, x, v):
         return self._by_nearest("_tangent", x, v)
+
+    @property
+    def codimension(self) -> float:
+        """sum_j w_j (d - k_j): the limit of sigma^2 E|grad log p_t|^2 as t -> 0 (CLAIMS.md C5), to
+        which component j contributes its own codimension with its weight."""
+        return float(sum(w * c.codimension for w, c in zip(self.weights, self.components)))
+
+    def _partition(self, cells: int) -> Partition:
+        """Cells (j, c): the points whose nearest component is j (ties to the lowest j, as in
+        :meth:`project`), refined by component j's own partition; mass w_j mu_j(cell c).
+
+        The masses are exact when every component gives zero mass to the points of its support that
+        another component's support also holds (supports that meet in a null set, as distinct
+        spheres, subspaces and points do). Where a component's support lies partly on another's (a
+        circle inside a plane, two laws on one sphere, an atom on a line) the nearest-component rule
+        cannot split the mass and a ValueError says so; the check probes the atoms of point clouds
+        and OVERLAP_PROBES fixed points of every other component's support.
+        """
+        parts = [c._partition(cells) for c in self.components]
+        self._check_supports_apart()
+        offsets = np.cumsum([0] + [part.size for part in parts])
+        masses = np.concatenate([w * part.masses for w, part in zip(self.weights, parts)])
+
+        def cell_of(x: np.ndarray) -> np.ndarray:
+            nearest = self._nearest_component(x)
+            out = np.empty(x.shape[0], dtype=np.intp)
+            for j, part in enumerate(parts):
+                rows = np.flatnonzero(nearest == j)
+                if rows.size:
+                    out[rows] = offsets[j] + part.cell_of(x[rows])
+            return out
+
+        return Partition(masses, cell_of, self.d)
+
+    def _check_supports_apart(self) -> None:
+        """Raise a ValueError if a probe point of one component's support lies on another's (within
+        OVERLAP_TOL times 1 + the larger extent). Probes: ``_support_probes`` of the OVERLAP_PROBES first
+        points of the unscrambled Halton sequence in R^d mapped to N(0, I) (fixed, in general position)."""
+        halton = stats.qmc.Halton(self.d, scramble=False).random(OVERLAP_PROBES + 1)[1:]
+        directions = special.ndtri(halton)
+        for i, comp in enumerate(self.components):
+            probes = comp._support_probes(directions)
+            for j, other in enumerate(self.components):
+                if j == i:
+                    continue
+                scale = 1.0 + max(comp._extent, other._extent)
+                near = other._distance(probes) <= OVERLAP_TOL * scale
+                if near.any():
+                    raise ValueError(
+                        f"components {i} ({type(comp).__name__}) and {j} ({type(other).__name__}) share part of "
+                        f"their supports (e.g. the point {probes[int(np.argmax(near))].tolist()}), so cells "
+                        "by nearest component have no exact masses")
 
     def moments(self):
         means, covs = zip(*(c.moments() for c in self.components))
@@ -148,6 +207,24 @@ class Mixture(Measure):
                 out += rj[:, None] * getattr(c, method)(x, alpha, var)
             elif rows.size:
                 out[rows] += rj[rows, None] * getattr(c, method)(x[rows], alpha, var)
+        return out
+
+    @property
+    def _posterior_draws(self) -> int:
+        return 1 + max(c._posterior_draws for c in self.components)
+
+    def _posterior_from_uniforms(self, x, alpha, var, u):
+        """A component J ~ r(x) (inverse CDF of the responsibilities on u[:, 0]), then X_0 from
+        component J's posterior with the row's next uniforms (CLAIMS.md §2). (n, d) -> (n, d)."""
+        cdf = np.cumsum(self._responsibilities(x, alpha, var), axis=0)
+        level = u[:, 0] * cdf[-1]
+        # first j with cdf_j > level (capped: level may round up to cdf[-1])
+        chosen = np.minimum(np.count_nonzero(cdf <= level, axis=0), len(self.components) - 1)
+        out = np.empty_like(x)
+        for j, comp in enumerate(self.components):
+            rows = np.flatnonzero(chosen == j)
+            if rows.size:
+                out[rows] = comp._posterior_from_uniforms(x[rows], alpha, var, u[rows, 1:1 + comp._posterior_draws])
         return out
 
     def _score(self, x, alpha, var):

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, _checked, log_normalization, row_norms
+from theory.measures.base import _DEFAULT_PROCESS, Measure, Partition, _checked, log_normalization, row_norms
 from theory.processes import ForwardProcess
 
 # Largest (rows x points) logit block held in memory at once: 2^22 - 2^16 float64 = 31.5 MiB. Each
@@ -217,6 +217,14 @@ class PointCloud(Measure):
     def _sample(self, n, rng):
         index = rng.choice(self.size, size=n, p=self.weights)
         return self.points[index].copy()
+
+    def _partition(self, cells: int) -> Partition:
+        """One cell per support point (its Voronoi cell), mass its weight; cell of x = the index of
+        its nearest point (:meth:`nearest`)."""
+        return Partition(self.weights, lambda x: self._nearest(x)[0], self.d)
+
+    def _support_probes(self, directions: np.ndarray) -> np.ndarray:
+        return self.points
 
     def moments(self):
         mean = self.weights @ self.points
@@ -476,6 +484,27 @@ class PointCloud(Measure):
         d = self.d
         _, sums = self._weight_sums(x, alpha, var, first_moment=True)
         return sums[:, :d] / sums[:, d:]
+
+    @property
+    def _posterior_draws(self) -> int:
+        return 1
+
+    def _posterior_from_uniforms(self, x, alpha, var, u):
+        """points[I], I ~ P(X_0 = x_i | X_t = x) drawn by :meth:`_posterior_index` from u[:, 0]. (n, d) -> (n, d)."""
+        return self.points[self._posterior_index(x, alpha, var, u[:, 0])]
+
+    def _posterior_index(self, x: np.ndarray, alpha: float, var: float, uniforms: np.ndarray) -> np.ndarray:
+        """I_j ~ P(X_0 = x_i | X_t = x_j), the first i whose cumulative posterior weight exceeds
+        uniforms_j times the total (inverse CDF on the log-sum-exp weights). x : (n, d), uniforms :
+        (n,) in [0, 1) -> (n,) indices. Weights that underflow in float64 (below 1e-304 of the
+        largest) are never drawn."""
+        index = np.empty(x.shape[0], dtype=np.intp)
+        for rows, weights in self._posterior_blocks(x, alpha, var, exact_zeros=True):
+            cdf = np.cumsum(weights, axis=1, out=weights)
+            level = uniforms[rows] * cdf[:, -1]
+            # first i with cdf_i > level; level < cdf[-1] unless it rounds up to it, hence the cap.
+            index[rows] = np.minimum(np.count_nonzero(cdf <= level[:, None], axis=1), self.size - 1)
+        return index
 
     def posterior(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
         """Posterior probabilities P(X_0 = x_i | X_t = x), shape (n, N) (SPEC C1, C3).

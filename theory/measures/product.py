@@ -9,13 +9,14 @@ X = Q (X^(1), ..., X^(m)). The Gaussian kernel factorizes over orthogonal blocks
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import block_diag
 
 from theory import _validate
-from theory.measures.base import Measure, check_measures, row_norms
+from theory.measures.base import Measure, Partition, check_measures, row_norms
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +79,22 @@ class Product(Measure):
             out[:, part] = factor._tangent(z[:, part], w[:, part])
         return self._from_blocks(out)
 
+    def _partition(self, cells: int) -> Partition:
+        """The products of the factors' cells (each factor's partition with the same ``cells``):
+        cell sum_j c_j prod_{i > j} m_i for factor cells c_j (mixed radix), mass the product of the
+        factors' masses (the factors are independent)."""
+        parts = [f._partition(cells) for f in self.factors]
+        masses = functools.reduce(lambda a, b: np.outer(a, b).ravel(), [part.masses for part in parts])
+
+        def cell_of(x: np.ndarray) -> np.ndarray:
+            z = self._to_blocks(x)
+            out = np.zeros(x.shape[0], dtype=np.intp)
+            for part, block in zip(parts, self._slices):
+                out = out * part.size + part.cell_of(z[:, block])
+            return out
+
+        return Partition(masses, cell_of, self.d)
+
     def moments(self):
         means, covs = zip(*(f.moments() for f in self.factors))
         mean, cov = np.concatenate(means), block_diag(*covs)
@@ -98,6 +115,22 @@ class Product(Measure):
         z = self._to_blocks(x)
         return np.sum([f._log_density_scaled(z[:, part], alpha, var, k) for f, part in zip(self.factors, self._slices)],
                       axis=0)
+
+    @property
+    def _posterior_draws(self) -> int:
+        return sum(f._posterior_draws for f in self.factors)
+
+    def _posterior_from_uniforms(self, x, alpha, var, u):
+        """Factor by factor (the posterior factorizes over the orthogonal blocks, CLAIMS.md §2): factor
+        j draws from its block z^(j) of z = Q^T x with the next of the row's uniforms. (n, d) -> (n, d)."""
+        z = self._to_blocks(x)
+        out = np.empty_like(z)
+        start = 0
+        for factor, part in zip(self.factors, self._slices):
+            width = factor._posterior_draws
+            out[:, part] = factor._posterior_from_uniforms(z[:, part], alpha, var, u[:, start:start + width])
+            start += width
+        return self._from_blocks(out)
 
     def _score(self, x, alpha, var):
         return self._blockwise("_score", x, alpha, var)

@@ -31,12 +31,8 @@ code never forms those differences: with ell(z) = log C_p(z) + z (which grows on
 and the score is assembled from its off-span part -y_perp / var, its tangential part and its radial
 part, in which 1 - A_p(|m|) is evaluated directly (never as 1 minus a number close to 1).
 
-The kernels :func:`_vmf_ratio` (A_p / z and 1 - A_p) and :func:`_vmf_log_normalizer` (ell) are
-piecewise: the Gauss continued fraction (resp. the power series) for small z, the large-z
-expansion of I_v for large z (for odd p, where I_v has half-integer order, it terminates and its
-e^{-2z} terms make it exact), and ``scipy.special.ive`` in between only where neither is accurate
-(p >= 18). Every branch is checked against mpmath at 50 digits in ``tests/test_sphere.py``:
-relative error below 1e-13 (measured: 3.4e-15 for p <= 33, 7.8e-14 for p = 64, 65).
+The kernels A_p and ell are those of :mod:`theory.measures.vmf` (accurate to 1e-13 relative for
+every z >= 0).
 
 Evaluation is vectorized over rows, column by column on (n,) arrays, in row blocks of 8192 (small
 temporaries: no page faults, cache-resident); Sphere(2, 5).score on 10^5 points near M costs about
@@ -55,46 +51,16 @@ log b = log(alpha r) + log|z| - log sigma^2 instead of |m|:
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from dataclasses import KW_ONLY, dataclass
-from fractions import Fraction
 
 import numpy as np
-from scipy import special, stats
 
 from theory import _validate
-from theory.measures.base import _SQUARE_MAX, _SQUARE_MIN, Measure, log_normalization, row_norms
+from theory.measures import vmf
+from theory.measures.base import _SQUARE_MAX, _SQUARE_MIN, Measure, Partition, log_normalization, row_norms
 
-# -- Bessel-ratio kernels -------------------------------------------------------------------------
-# Truncation tolerance of every series and continued fraction, relative to the value: a tenth of
-# the float64 spacing at 1, so that truncation never shows next to rounding.
-_TOL = 1e-17
-# Most terms of the power series S_v(q) = sum_j q^j / (j! (v+1)_j) used by ell; at z = 32, p = 2
-# the terms fall below _TOL times the largest one after about 60 terms.
-_SERIES_MAX_TERMS = 80
-# Most levels of the continued fraction for A_p / z; 37 suffice at z = 32 for p = 2.
-_CF_MAX_LEVELS = 80
-# Upper end of the small-z branch (continued fraction, power series), unless the large-z branch
-# starts earlier: both need about z terms, so beyond 32 scipy's ive takes over (only for p >= 18).
-_SMALL_Z_MAX = 32.0
-# Grid of the cached continued-fraction level counts: z = 2^(i/4) for i in [-20, 20], i.e. from
-# 1/32 (4 levels suffice below) to 32 (the top of the small-z region).
-_CF_GRID_MIN_EXP4 = -20
-_CF_GRID_MAX_EXP4 = 20
-# Lowest start of the large-z expansion and the growth factor of the grid on which its start is
-# searched: for p = 2 the terms reach _TOL at z = 25 after 25 terms; large orders need z ~ v^2.
-_ASYMPTOTIC_Z_MIN = 20.0
-_ASYMPTOTIC_GRID_FACTOR = 1.25
-# Most terms the large-z expansion may use.
-_ASYMPTOTIC_MAX_TERMS = 50
-# Points of the cached term-count grid of the large-z expansion: its start times sqrt(2)^i,
-# i < 80, i.e. up to 2^40 times the start, where 3 terms suffice for every order.
-_ASYMPTOTIC_GRID_POINTS = 80
-# A closed form or expansion is used only where the sum of the absolute values of its terms is at
-# most this multiple of the absolute value of the result (bounded cancellation: <= 3 bits lost).
-_MAX_CANCELLATION = 8.0
 # Row blocks of the diffused-law evaluations: at most 8192 rows and 2^16 entries of (rows, d)
 # arrays (at least 256 rows): temporaries of <= 64 KiB stay below glibc's mmap threshold (128 KiB)
 # and in L2. Unblocked, 10^5 points made ~2000 page faults per call (20 ms instead of 1 ms).
@@ -103,11 +69,6 @@ _BLOCK_ELEMENTS = 2**16
 _BLOCK_ROWS_MIN = 256
 # Below this magnitude a number can be squared (and summed with a few others) without overflow.
 _SQUARE_SAFE = 1e150
-# Points of the grid 32 / sqrt(2)^i on which the start of the odd-p closed form is searched
-# (down to 32 / 2^7 = 0.25; p = 3 starts at 0.5).
-_CLOSED_GRID_POINTS = 15
-# Above this z the e^{-2z} terms of the odd-p closed form are below 1e-20 relative and are dropped.
-_EXP_NEGLIGIBLE_Z = 25.0
 # Bound on |z|, 1/|z|, kappa, 1/sigma^2 and alpha r / sigma^2 under which a block of the fast path
 # provably neither overflows nor reaches _HUGE_CONCENTRATION, so it needs no checks (see Sphere._tame).
 _TAME = 1e100
@@ -118,314 +79,41 @@ _NO_ROWS = np.empty(0, dtype=np.intp)
 _HUGE_CONCENTRATION = 1e300
 
 
-@functools.lru_cache(maxsize=None)
-def _asymptotic_coefficients(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coefficients of B_v(w), B_{v+1}(w) and B_v(w) - B_{v+1}(w), v = p/2 - 1, length 50.
-
-    sqrt(2 pi z) e^{-z} I_nu(z) ~ B_nu(1/z) = sum_k (-1)^k a_k(nu) z^{-k} with
-    a_k(nu) = prod_{j=1}^k (4 nu^2 - (2j - 1)^2) / (k! 8^k) (DLMF sec. 10.40). 4 v^2 = (p - 2)^2 and
-    4 (v + 1)^2 = p^2 are integers, so the coefficients and their differences are computed exactly
-    in rational arithmetic and rounded once. For odd p (half-integer orders) the series terminate
-    and sqrt(2 pi z) e^{-z} I_nu(z) = B_nu(1/z) + (-1)^{nu + 1/2} e^{-2z} B_nu(-1/z) exactly
-    (DLMF sec. 10.49).
-    """
-
-    def coefficients(four_nu2: int) -> list[Fraction]:
-        out = [Fraction(1)]
-        for k in range(1, _ASYMPTOTIC_MAX_TERMS):
-            out.append(-out[-1] * (four_nu2 - (2 * k - 1) ** 2) / (8 * k))
-        return out
-
-    b_v, b_v1 = coefficients((p - 2) ** 2), coefficients(p**2)
-    diff = [a - b for a, b in zip(b_v, b_v1)]
-    return tuple(np.array([float(c) for c in cs]) for cs in (b_v, b_v1, diff))
 
 
-def _asymptotic_terms(p: int, z_min: float) -> int:
-    """Terms of B_v and B_v - B_{v+1} needed for z >= z_min: index of the first term below _TOL.
-
-    Returns _ASYMPTOTIC_MAX_TERMS + 1 if no term is small enough (z_min too small).
-    """
-    b_v, _, diff = _asymptotic_coefficients(p)
-    k = np.arange(_ASYMPTOTIC_MAX_TERMS)
-    w = 1.0 / z_min
-    n_terms = 2
-    for c, scale in ((b_v, 1.0), (diff, abs(diff[1]) * w)):
-        with np.errstate(under="ignore"):
-            small = np.flatnonzero((np.abs(c) * w**k < _TOL * scale) & (k > 1))
-        n_terms = max(n_terms, int(small[0]) if small.size else _ASYMPTOTIC_MAX_TERMS + 1)
-    return n_terms
 
 
-def _cancellation(terms: np.ndarray) -> float:
-    """sum |terms| / |sum terms| (inf for a zero sum): the error amplification of summing them."""
-    total = abs(float(np.sum(terms)))
-    return float(np.sum(np.abs(terms))) / total if total > 0.0 else math.inf
 
 
-@functools.lru_cache(maxsize=None)
-def _asymptotic_limit(p: int) -> float:
-    """Smallest z on the grid 20 * 1.25^i from which the large-z expansion is accurate for this p.
-
-    Accurate: its terms fall below _TOL within _ASYMPTOTIC_MAX_TERMS terms, and B_v and B_v - B_{v+1}
-    cancel by at most _MAX_CANCELLATION. Grows like v^2 for large orders (888 for p = 64).
-    """
-    b_v, _, diff = _asymptotic_coefficients(p)
-    z = _ASYMPTOTIC_Z_MIN
-    while True:
-        n_terms = _asymptotic_terms(p, z)
-        if n_terms <= _ASYMPTOTIC_MAX_TERMS:
-            powers = z ** -np.arange(n_terms, dtype=np.float64)
-            if max(_cancellation(b_v[:n_terms] * powers), _cancellation(diff[1:n_terms] * powers[1:])) <= (
-                _MAX_CANCELLATION
-            ):
-                return z
-        z *= _ASYMPTOTIC_GRID_FACTOR
 
 
-@functools.lru_cache(maxsize=None)
-def _closed_form_limit(p: int) -> float | None:
-    """For odd p: smallest z on the grid 32 / sqrt(2)^i where the exact closed form cancels by at
-    most _MAX_CANCELLATION (0.5 for p = 3, 2 for p = 5, 16 for p = 11); None for even p or if even
-    z = 32 is not accurate (p >= 19). The cancellation is monotone in z, so the search goes down.
-    """
-    if p % 2 == 0:
-        return None
-    b_v, b_v1, diff = _asymptotic_coefficients(p)
-    sign = -1.0 if (p - 1) // 2 % 2 else 1.0  # (-1)^{v + 1/2}, v = p/2 - 1
-    k = np.arange(_ASYMPTOTIC_MAX_TERMS)
-    best = None
-    for i in range(_CLOSED_GRID_POINTS):
-        z = _SMALL_Z_MAX * 2.0 ** (-i / 2)
-        w, e = 1.0 / z, math.exp(-2.0 * z)
-        numerator = np.concatenate([diff * w**k, sign * e * (b_v + b_v1) * (-w) ** k])
-        denominator = np.concatenate([b_v * w**k, sign * e * b_v * (-w) ** k])
-        if max(_cancellation(numerator), _cancellation(denominator)) > _MAX_CANCELLATION:
-            break
-        best = z
-    return best
 
 
-def _cf_levels_at(p: int, z_max: float) -> int:
-    """Levels of the continued fraction A_p(z)/z = 1/(p + z^2/(p + 2 + z^2/(p + 4 + ...))) at z <= z_max.
-
-    Truncating at level N replaces f_N = A_{p+2N}(z)/z by 1/(p + 2N), a relative error
-    delta_N = z^2 f_{N+1} / (p + 2N + z^2 f_{N+1}); each level above damps it by
-    s_j = z^2 f_{j+1} / (p + 2j + z^2 f_{j+1}) < 1. The exact f_j (a deep backward recursion at
-    z_max) give the linearized error delta_N prod_{j<N} s_j; N is the first level where it is < _TOL
-    (7 levels at z = 0.5, 17 at z = 6, 32 at z = 25 for p = 2).
-    """
-    z2 = z_max * z_max
-    a = p + 2.0 * np.arange(_CF_MAX_LEVELS + 2)
-    f = np.empty(_CF_MAX_LEVELS + 2)
-    f[-1] = 1.0 / a[-1]
-    for j in range(_CF_MAX_LEVELS, -1, -1):
-        f[j] = 1.0 / (a[j] + z2 * f[j + 1])
-    damping = z2 * f[1:] / (a[:-1] + z2 * f[1:])
-    product = 1.0
-    for n_levels in range(1, _CF_MAX_LEVELS):
-        product *= damping[n_levels - 1]
-        if product * damping[n_levels] < _TOL:
-            return n_levels
-    return _CF_MAX_LEVELS
 
 
-@functools.lru_cache(maxsize=None)
-def _cf_table(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """(grid, levels): levels[i] continued-fraction levels suffice for z <= grid[i], grid 2^(i/4)."""
-    grid = 2.0 ** (np.arange(_CF_GRID_MIN_EXP4, _CF_GRID_MAX_EXP4 + 1) / 4.0)
-    return grid, np.array([_cf_levels_at(p, z) for z in grid])
 
 
-@functools.lru_cache(maxsize=None)
-def _asymptotic_table(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """(grid, terms): terms[i] terms of the large-z expansion suffice for z >= grid[i], where the
-    grid starts at :func:`_asymptotic_limit` and grows by sqrt(2) (the count falls with z)."""
-    grid = _asymptotic_limit(p) * 2.0 ** (np.arange(_ASYMPTOTIC_GRID_POINTS) / 2.0)
-    return grid, np.array([_asymptotic_terms(p, z) for z in grid])
 
 
-def _lookup_cf_levels(p: int, z_max: float) -> int:
-    grid, levels = _cf_table(p)
-    return int(levels[min(int(np.searchsorted(grid, z_max)), grid.size - 1)])
 
 
-def _lookup_asymptotic_terms(p: int, z_min: float) -> int:
-    grid, terms = _asymptotic_table(p)
-    return int(terms[max(int(np.searchsorted(grid, z_min, side="right")) - 1, 0)])
 
 
-def _ratio_cf(p: int, z: np.ndarray, z_lo: float, z_hi: float, want_a_over_z: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(A_p/z, 1 - A_p) by the continued fraction, with the levels z_hi needs (z_hi below 32)."""
-    n_levels = _lookup_cf_levels(p, z_hi)
-    z2 = z * z
-    f = z2 * (1.0 / (p + 2 * n_levels))
-    for j in range(n_levels - 1, -1, -1):
-        f += p + 2 * j
-        np.reciprocal(f, out=f)
-        if j:
-            f *= z2
-    one_minus_a = z * f
-    np.subtract(1.0, one_minus_a, out=one_minus_a)
-    return f, one_minus_a
 
 
-def _ratio_ive(p: int, z: np.ndarray, z_lo: float, z_hi: float, want_a_over_z: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(A_p/z, 1 - A_p) from scipy.special.ive (only where neither expansion is accurate, p >= 18)."""
-    v = p / 2 - 1
-    a = special.ive(v + 1, z) / special.ive(v, z)
-    return a / z, 1.0 - a
 
 
-def _ratio_expansion(p: int, z: np.ndarray, z_lo: float, z_hi: float,
-                     want_a_over_z: bool) -> tuple[np.ndarray | None, np.ndarray]:
-    """(A_p/z, 1 - A_p) from 1 - A_p = (B_v - B_{v+1})(1/z) / B_v(1/z) (large-z expansion).
-
-    For odd p the expansions terminate (B_v has (p - 1)/2 terms, B_{v+1} and the difference
-    (p + 1)/2) and, where z < 25 (the closed-form region starts lower), the e^{-2z} terms of
-    DLMF sec. 10.49 are added, which makes the result exact; from z = 25 on they are below 1e-20
-    relative. For even p the terms are truncated where they fall below _TOL at z_lo. A/z is
-    skipped (None) unless wanted.
-    """
-    b_v, b_v1, diff = _asymptotic_coefficients(p)
-    if p % 2:
-        n_v, n_diff = (p - 1) // 2, (p + 1) // 2
-    else:
-        n_v = n_diff = _lookup_asymptotic_terms(p, z_lo)
-    w = 1.0 / z
-    leading = _horner(diff[1:n_diff], w)
-    numerator = w if _is_one(leading) else leading * w  # p = 3: 1 - A_3 = 1/z + O(e^{-2z})
-    denominator = _horner(b_v[:n_v], w)
-    if p % 2 and z_lo < _EXP_NEGLIGIBLE_Z:
-        e = np.exp(-2.0 * z)
-        if (p - 1) // 2 % 2:  # the sign (-1)^{v + 1/2} of DLMF sec. 10.49
-            e = -e
-        minus_w = -w
-        numerator = numerator + e * _horner(b_v[:n_diff] + b_v1[:n_diff], minus_w)
-        denominator = denominator + e * _horner(b_v[:n_v], minus_w)
-    one_minus_a = numerator if _is_one(denominator) else numerator / denominator  # B_{1/2} = 1
-    if not want_a_over_z:
-        return None, one_minus_a
-    a_over_z = 1.0 - one_minus_a
-    a_over_z *= w
-    return a_over_z, one_minus_a
 
 
-def _is_one(value: np.ndarray | float) -> bool:
-    return isinstance(value, float) and value == 1.0
 
 
-def _horner(coefficients: np.ndarray, x: np.ndarray) -> np.ndarray | float:
-    """sum_j coefficients[j] x^j elementwise on one new array; a float for a single coefficient."""
-    if coefficients.size == 1:
-        return float(coefficients[0])
-    out = coefficients[-1] * x
-    for c in coefficients[-2:0:-1]:
-        out += c
-        out *= x
-    out += coefficients[0]
-    return out
 
 
-def _vmf_ratio(p: int, z: np.ndarray, *, want_a_over_z: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
-    """(A_p(z) / z, 1 - A_p(z)) for z >= 0, A_p(z) = I_{p/2}(z) / I_{p/2-1}(z); z : (n,) -> (n,), (n,).
-
-    A_p is the mean resultant length of vMF(kappa = z) on S^{p-1} (SPEC section 2 notation).
-    A_p(z)/z -> 1/p as z -> 0 and 1 - A_p(z) ~ (p - 1)/(2z) as z -> infinity; both are returned
-    with full relative precision. Regions: the continued fraction
-    A_p/z = 1/(p + z^2/(p + 2 + z^2/(p + 4 + ...))) (DLMF sec. 10.33) below the closed-form limit
-    (odd p <= 17) or min(32, large-z limit) (other p); then the large-z expansion
-    1 - A = (B_v - B_{v+1})(1/z) / B_v(1/z), exact with its e^{-2z} terms for odd p; and for
-    p >= 18 ive(v + 1, z) / ive(v, z) between 32 and the large-z limit. The number of levels or
-    terms is chosen for the extreme z of each region. With ``want_a_over_z=False`` the first
-    output may be None (the uniform score needs only 1 - A_p).
-    """
-    z = np.asarray(z, dtype=np.float64)
-    if z.size == 0:
-        return np.empty_like(z), np.empty_like(z)
-    closed = _closed_form_limit(p)
-    z_large = closed if closed is not None else _asymptotic_limit(p)
-    z_small = closed if closed is not None else min(z_large, _SMALL_Z_MAX)
-    regions = ((0.0, z_small, _ratio_cf), (z_small, z_large, _ratio_ive), (z_large, math.inf, _ratio_expansion))
-    z_lo, z_hi = float(z.min()), float(z.max())
-    active = [(lo, hi, f) for lo, hi, f in regions if lo < hi and lo <= z_hi and z_lo < hi]
-    if len(active) == 1:
-        return active[0][2](p, z, z_lo, z_hi, want_a_over_z)
-    a_over_z = np.empty_like(z) if want_a_over_z else None
-    one_minus_a = np.empty_like(z)
-    for lo, hi, evaluate in active:
-        index = np.flatnonzero((z >= lo) & (z < hi))
-        if index.size:
-            part = z[index]
-            part_a_over_z, one_minus_a[index] = evaluate(p, part, float(part.min()), float(part.max()), want_a_over_z)
-            if want_a_over_z:
-                a_over_z[index] = part_a_over_z
-    return a_over_z, one_minus_a
 
 
-@functools.lru_cache(maxsize=None)
-def _series_coefficients(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients 1/(j! (v+1)_j) of S_v(q) = sum_j q^j / (j! (v+1)_j), v = p/2 - 1, and their logs.
-
-    I_v(z) = (z/2)^v / Gamma(v + 1) S_v(z^2 / 4) (DLMF sec. 10.25). The logarithms (from gammaln) only
-    choose the truncation; the coefficients come from the exact recursion c_j = c_{j-1} / (j (v+j)).
-    """
-    v = p / 2 - 1
-    c = np.ones(_SERIES_MAX_TERMS)
-    for j in range(1, _SERIES_MAX_TERMS):
-        c[j] = c[j - 1] / (j * (v + j))
-    j = np.arange(_SERIES_MAX_TERMS, dtype=np.float64)
-    log_c = -special.gammaln(j + 1) - (special.gammaln(v + 1 + j) - special.gammaln(v + 1))
-    return c, log_c
 
 
-def _series_terms(p: int, z_max: float) -> int:
-    """Terms of S_v(z^2/4) needed for z <= z_max: up to the first term past the largest that is
-    below _TOL times the largest (all terms are positive, so that bounds the relative tail)."""
-    q = z_max * z_max / 4.0
-    if q < _TOL:  # also q = 0 (z_max = 0 or its square underflows): S_v = 1 to rounding
-        return 1
-    log_terms = _series_coefficients(p)[1] + np.arange(_SERIES_MAX_TERMS) * math.log(q)
-    peak = int(np.argmax(log_terms))
-    below = np.flatnonzero(log_terms[peak:] < log_terms[peak] + math.log(_TOL))
-    return min(peak + int(below[0]) + 1, _SERIES_MAX_TERMS) if below.size else _SERIES_MAX_TERMS
 
-
-def _vmf_log_normalizer(p: int, z: np.ndarray) -> np.ndarray:
-    """ell(z) = log C_p(z) + z = v log z - (p/2) log(2 pi) - log ive(v, z), v = p/2 - 1, z >= 0 (1-d).
-
-    C_p is the vMF normalizer w.r.t. surface area on S^{p-1} (module docstring); ell(0) =
-    -log area(S^{p-1}) and ell(z) ~ (v + 1/2) log(z / (2 pi)) for large z. Branches: for
-    z < min(32, large-z start), ell = v log 2 + lgamma(v + 1) - (p/2) log(2 pi) - log S_v(z^2/4) + z
-    (power series, all terms positive); from the large-z start (see :func:`_asymptotic_limit`),
-    ell = (v + 1/2) log(z / (2 pi)) - log B_v(1/z); scipy's ive in between (p >= 18).
-    """
-    z = np.asarray(z, dtype=np.float64)
-    v = p / 2 - 1
-    out = np.empty_like(z)
-    z_asymptotic = _asymptotic_limit(p)
-    z_series = min(z_asymptotic, _SMALL_Z_MAX)
-    series = z < z_series
-    asymptotic = z >= z_asymptotic
-    middle = ~(series | asymptotic)
-    zs = z[series]
-    if zs.size:
-        c_v = _series_coefficients(p)[0]
-        n_terms = _series_terms(p, float(np.max(zs)))
-        q = 0.25 * zs * zs
-        s_minus_1 = q * _horner(c_v[1:n_terms], q) if n_terms > 1 else np.zeros_like(q)
-        const = v * math.log(2.0) + math.lgamma(v + 1) - 0.5 * p * math.log(2.0 * math.pi)
-        out[series] = const - np.log1p(s_minus_1) + zs
-    zl = z[asymptotic]
-    if zl.size:
-        b_v = _asymptotic_coefficients(p)[0]
-        n_terms = _lookup_asymptotic_terms(p, float(np.min(zl)))
-        w = 1.0 / zl
-        out[asymptotic] = (v + 0.5) * np.log(zl / (2.0 * math.pi)) - np.log1p(w * _horner(b_v[1:n_terms], w))
-    zm = z[middle]
-    if zm.size:
-        out[middle] = v * np.log(zm) - 0.5 * p * math.log(2.0 * math.pi) - np.log(special.ive(v, zm))
-    return out
 
 
 def _flagged_rows(b: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -529,7 +217,7 @@ class Sphere(Measure):
         object.__setattr__(self, "_basis", basis)
         object.__setattr__(self, "_standard_frame", bool(np.array_equal(basis, np.eye(d))))
         object.__setattr__(self, "_zero_center", not np.any(center))
-        object.__setattr__(self, "_ell_kappa", float(_vmf_log_normalizer(p, np.array([kappa]))[0]))
+        object.__setattr__(self, "_ell_kappa", float(vmf.log_normalizer(p, np.array([kappa]))[0]))
 
     # -- coordinates ------------------------------------------------------------------------------
     def _coordinates(self, x: np.ndarray, shift: float) -> np.ndarray:
@@ -604,17 +292,85 @@ class Sphere(Measure):
 
     # -- sampling and moments ---------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """c + r F u, u ~ scipy.stats.uniform_direction(p) (area-uniform) or vonmises_fisher(nu, kappa).
-
-        Returns shape (n, d).
-        """
-        if self.kappa == 0.0:
-            u = stats.uniform_direction(self._p).rvs(size=n, random_state=rng)
-        else:
-            u = stats.vonmises_fisher(self.direction, self.kappa).rvs(size=n, random_state=rng)
-        out = self.radius * (np.reshape(u, (n, self._p)) @ self.frame.T)
+        """c + r F u, u ~ vMF(nu, kappa) on S^{p-1} (the area-uniform law for kappa = 0) drawn by
+        :func:`theory.measures.vmf.sample`. Returns shape (n, d)."""
+        nu = self.direction if self.kappa > 0.0 else np.eye(self._p)[0]
+        u = vmf.sample(np.broadcast_to(nu, (n, self._p)), np.full(n, self.kappa), rng)
+        out = self.radius * (u @ self.frame.T)
         out += self.center
         return out
+
+    @property
+    def _posterior_draws(self) -> int:
+        return vmf.draws_per_row(self._p)
+
+    def _posterior_from_uniforms(self, x: np.ndarray, alpha: float, var: float, u: np.ndarray) -> np.ndarray:
+        """X_0 = c + r F v with v ~ vMF(m/|m|, |m|), m = kappa nu + alpha r z / sigma^2, z = F^T (x - alpha c)
+        (CLAIMS.md §2; our derivation), drawn by :func:`theory.measures.vmf.from_uniforms`. (n, d) -> (n, d).
+
+        m is formed as s (kappa / s nu + z) with s = max(kappa, alpha r / sigma^2) (a scale that keeps
+        its parts finite); |m| may overflow to inf, where the draw is the mode m/|m|. At m = 0 (the
+        center, kappa = 0) the law is uniform.
+        """
+        p = self._p
+        z = self._coordinates(x, alpha)[:, :p]
+        gain = alpha * self.radius / var
+        if not math.isfinite(gain):  # alpha r / sigma^2 beyond float64: the posterior is the mode z/|z|
+            scaled, scale = z.copy(), math.inf
+        else:
+            scale = max(self.kappa, gain)
+            scaled = z * (gain / scale) if scale > 0.0 else z.copy()
+            if self.kappa > 0.0:
+                scaled += (self.kappa / scale) * self.direction
+        norm = row_norms(scaled)
+        positive = norm > 0.0
+        # m = 0 only where z = 0 and kappa = 0 (uniform law); with gain = inf, z = 0 leaves m = kappa nu
+        mean = np.empty_like(scaled)
+        mean[:] = self.direction if self.kappa > 0.0 else np.eye(p)[0]
+        mean[positive] = scaled[positive] / norm[positive, None]
+        concentration = np.full(norm.shape, self.kappa)
+        concentration[positive] = scale * norm[positive]
+        out = self.radius * (vmf.from_uniforms(mean, concentration, u) @ self.frame.T)
+        out += self.center
+        return out
+
+    def _partition(self, cells: int) -> Partition:
+        """Cells of the frame coordinates v = (project(x) - c) / r, v in S^{p-1}.
+
+        Circle (k = 1): ``cells`` equal arcs [2 pi j / cells, 2 pi (j + 1) / cells) of the angle
+        atan2(v_2, v_1); masses 1 / cells (uniform) or the von Mises integrals of
+        :func:`theory.measures.vmf.arc_masses`. k >= 2: the 2^p orthants, cell sum_j [v_j > 0] 2^j;
+        masses 2^-p (uniform, by symmetry) or, for the vMF law on S^2, the quadratures of
+        :func:`theory.measures.vmf.orthant_masses_s2` (error <= 1e-11 each). vMF orthant masses for
+        p >= 4 are not available (NotImplementedError).
+        """
+        p = self._p
+        if p == 2:
+            edges = np.linspace(0.0, 2.0 * math.pi, cells + 1)
+            if self.kappa == 0.0:
+                masses = np.full(cells, 1.0 / cells)
+            else:
+                masses = vmf.arc_masses(math.atan2(self.direction[1], self.direction[0]), self.kappa, edges)
+
+            def cell_of(x: np.ndarray) -> np.ndarray:
+                v = self._radial(self._coordinates(x, 1.0))[1]
+                angle = np.mod(np.arctan2(v[:, 1], v[:, 0]), 2.0 * math.pi)
+                return np.minimum((angle * (cells / (2.0 * math.pi))).astype(np.intp), cells - 1)
+        else:
+            if self.kappa == 0.0:
+                masses = np.full(2**p, 2.0**-p)
+            elif p == 3:
+                masses = vmf.orthant_masses_s2(self.direction, self.kappa)
+            else:
+                raise NotImplementedError(f"the orthant masses of a von Mises-Fisher law on S^{p - 1} (k = {self.k} >= 3, "
+                                          "kappa > 0) have no exact evaluation here; a uniform sphere or k <= 2 has them")
+            powers = 1 << np.arange(p)
+
+            def cell_of(x: np.ndarray) -> np.ndarray:
+                v = self._radial(self._coordinates(x, 1.0))[1]
+                return (v > 0.0) @ powers
+
+        return Partition(masses, cell_of, self.d)
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """(E X, Cov X), shapes (d,) and (d, d), for X = c + r F u (our derivation; SPEC C1).
@@ -630,7 +386,7 @@ class Sphere(Measure):
         p, r, frame = self._p, self.radius, self.frame
         if self.kappa == 0.0:
             return self.center.copy(), (r * r / p) * (frame @ frame.T)
-        a_over_kappa, one_minus_a = (float(value[0]) for value in _vmf_ratio(p, np.array([self.kappa])))
+        a_over_kappa, one_minus_a = (float(value[0]) for value in vmf.bessel_ratio(p, np.array([self.kappa])))
         a = self.kappa * a_over_kappa
         var_nu = one_minus_a * (1.0 + a) - (p - 1) * a_over_kappa
         nu = self.direction
@@ -714,7 +470,7 @@ class Sphere(Measure):
         out += self._perp_square(u)
         out *= -0.5 / var
         out += self._ell_kappa - log_normalization(self.d, var)
-        out -= _vmf_log_normalizer(self._p, m_norm)
+        out -= vmf.log_normalizer(self._p, m_norm)
         if self.kappa > 0.0:
             one_minus_cos = np.zeros(x.shape[0])  # |zhat - nu|^2 / 2
             for j in range(self._p):
@@ -741,7 +497,7 @@ class Sphere(Measure):
         u = self._coordinates(x, alpha)
         p, r = self._p, self.radius
         _, _, b, _, m_norm, tame = self._posterior(u, alpha, var)
-        a_over_m, _ = _vmf_ratio(p, m_norm)
+        a_over_m, _ = vmf.bessel_ratio(p, m_norm)
         along_z = a_over_m * (alpha * r / var)  # coefficient of z in A_p m / |m|
         along_nu = a_over_m * self.kappa if self.kappa > 0.0 else None
         # the denoiser is bounded: any overflow is the fast path's
@@ -789,13 +545,13 @@ class Sphere(Measure):
         p, kappa = self._p, self.kappa
         ar = alpha * self.radius
         zn, inv_zn, b, cos, m_norm, tame = self._posterior(u, alpha, var)
-        a_over_m, loss = _vmf_ratio(p, m_norm, want_a_over_z=kappa > 0.0)  # loss = 1 - A_p, then the bracket
+        a_over_m, loss = vmf.bessel_ratio(p, m_norm, want_a_over_z=kappa > 0.0)  # loss = 1 - A_p, then the bracket
         # Where A_p < 1/2 (|m| small: far inside the sphere or large t) alpha r - |z| and
         # alpha r (1 - A_p) nearly cancel; there the radial coefficient alpha r A_p gamma - |z| is
         # formed directly instead (both terms are then small and of different origin).
         inner = np.flatnonzero(loss > 0.5)
         if inner.size:
-            a_inner = _vmf_ratio(p, m_norm[inner])[0] * m_norm[inner]  # A_p with full relative precision
+            a_inner = vmf.bessel_ratio(p, m_norm[inner])[0] * m_norm[inner]  # A_p with full relative precision
             gamma = 1.0 if kappa == 0.0 else (kappa * cos[inner] + b[inner]) / m_norm[inner]
             direct = ar * a_inner * gamma - zn[inner]
         if kappa > 0.0:
@@ -870,13 +626,13 @@ class Sphere(Measure):
             bn, cn = b[normal], cos[normal]
             kc = kappa * cn + bn
             m_norm = np.hypot(kc, kappa * np.sqrt(sin2[normal]))
-            a_over_m, one_minus_a = _vmf_ratio(p, m_norm)
+            a_over_m, one_minus_a = vmf.bessel_ratio(p, m_norm)
             a_n = a_over_m * m_norm
             a[normal] = a_n
             positive = m_norm > 0.0  # m = 0 only for kappa = 0 at the center, where A_p = 0
             zeta[normal] = np.where(positive, bn / np.where(positive, m_norm, 1.0), 1.0)
             eta[normal] = np.where(positive, kappa / np.where(positive, m_norm, 1.0), 0.0)
-            ell_m[normal] = _vmf_log_normalizer(p, m_norm)
+            ell_m[normal] = vmf.log_normalizer(p, m_norm)
             bend = np.zeros_like(bn)
             if kappa > 0.0:
                 gap[normal] = -2.0 * kappa * bn * (1.0 - cn) / (m_norm + bn + kappa)

@@ -22,9 +22,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import linalg, stats
 
 from theory import _validate
-from theory.measures.base import Measure, log_normalization, row_norms
+from theory.measures.base import Measure, Partition, log_normalization, normal_quantiles, row_norms
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +132,54 @@ class Subspace(Measure):
     def _score(self, x, alpha, var):
         w, r = self._split(x - alpha * self.mean)
         return -(w / (alpha * alpha * self._lam + var)) @ self._frame.T - r / var
+
+    def _partition(self, cells: int) -> Partition:
+        """Cells of the whitened tangent coordinates w = L^-1 basis^T (x - m), cov = L L^T (Cholesky,
+        unique, so the cells do not depend on an eigenvector's sign); w ~ N(0, I_k) under mu.
+
+        k = 1: ``cells`` equiprobable bins of w between the N(0, 1) quantiles j / cells, masses
+        1 / cells. k >= 2: the orthant of w times the side of the chi^2_k median of |w|^2, cell
+        2 sum_j [w_j > 0] 2^j + [|w|^2 > median]; by the symmetry and the independence of w / |w| and
+        |w| under N(0, I), masses 2^-(k + 1).
+        """
+        chol = np.linalg.cholesky(self.cov)
+
+        def whiten(x: np.ndarray) -> np.ndarray:
+            return linalg.solve_triangular(chol, ((x - self.mean) @ self.basis).T, lower=True).T
+
+        if self.k == 1:
+            edges = stats.norm.ppf(np.arange(1, cells) / cells)
+            masses = np.full(cells, 1.0 / cells)
+
+            def cell_of(x: np.ndarray) -> np.ndarray:
+                return np.searchsorted(edges, whiten(x)[:, 0])
+        else:
+            median = float(stats.chi2.median(self.k))
+            powers = 2 << np.arange(self.k)  # 2 * 2^j
+            masses = np.full(2 ** (self.k + 1), 2.0 ** -(self.k + 1))
+
+            def cell_of(x: np.ndarray) -> np.ndarray:
+                w = whiten(x)
+                return (w > 0.0) @ powers + (np.einsum("ij,ij->i", w, w) > median)
+
+        return Partition(masses, cell_of, self.d)
+
+    @property
+    def _posterior_draws(self) -> int:
+        return self.k
+
+    def _posterior_from_uniforms(self, x, alpha, var, u):
+        """X_0 = m + V (g w + s xi), w = V^T (x - alpha m), g = alpha lam / (alpha^2 lam + var),
+        s^2 = lam var / (alpha^2 lam + var), xi ~ N(0, I_k) from the normal quantiles of u (k per row).
+
+        Gaussian conjugacy in the eigenframe V of the covariance (CLAIMS.md §2): the tangent
+        coordinates are independent N(0, lam_j) a priori and are observed as alpha w_j + sigma noise.
+        """
+        w, _ = self._split(x - alpha * self.mean)
+        tangent_var = alpha * alpha * self._lam + var
+        coordinates = w * (alpha * self._lam / tangent_var)
+        coordinates += np.sqrt(self._lam * var / tangent_var) * normal_quantiles(u)
+        return self.mean + coordinates @ self._frame.T
 
     def _denoise(self, x, alpha, var):
         w, _ = self._split(x - alpha * self.mean)
