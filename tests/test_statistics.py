@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from theory.statistics import (FLAT_SLOPE, SlopeFit, Statistic, Trend, binary_kl, cell_counts, finite_range_slope,
-                               kl_mass_bounds, loglog_slope)
+                               kl_mass_bounds, level_test, loglog_slope)
 
 
 def fit_with_band(low: float, high: float, levels=(1.0, 1.0, 1.0)) -> SlopeFit:
@@ -97,3 +97,28 @@ def test_cell_counts_clopper_pearson_matches_scipy():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_level_test_is_the_chi_square_of_the_standardized_deviations():
+    t = level_test([1.1, 0.8, 3.0], [0.1, 0.1, 0.5], [1.0, 1.0, 3.0])
+    assert np.allclose(t.z, [1.0, -2.0, 0.0], rtol=1e-12)
+    assert t.chi2 == pytest.approx(5.0, rel=1e-12)
+    assert t.pvalue == pytest.approx(stats.chi2.sf(5.0, 3), rel=1e-12)
+
+
+def test_level_test_has_its_level_on_normal_estimates():
+    """10^4 draws of 5 standard normal estimates: the rejection rate at 0.05 is 0.05 +- 4 sd of a
+    binomial (0.0087), seed 20240601."""
+    rng = np.random.default_rng(20240601)
+    p = np.array([level_test(z, np.ones(5), np.zeros(5)).pvalue for z in rng.standard_normal((10_000, 5))])
+    assert abs(np.mean(p < 0.05) - 0.05) < 4 * np.sqrt(0.05 * 0.95 / 10_000)
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (([1.0], [0.1, 0.1], [1.0]), "1-d arrays of one length"),
+    (([1.0], [0.0], [1.0]), "sems finite and > 0"),
+    (([np.nan], [1.0], [1.0]), "must be finite"),
+])
+def test_level_test_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        level_test(*args)
