@@ -308,3 +308,23 @@ def level_test(values: Sequence[float], sems: Sequence[float], predicted: Sequen
     z = (values - predicted) / sems
     chi2 = float(z @ z)
     return LevelTest(z=z, chi2=chi2, pvalue=float(stats.chi2.sf(chi2, df=values.size)))
+
+
+def median_band(values: np.ndarray, *, alpha: float) -> tuple[float, float, float]:
+    """The sample median of ``values`` (n,) and a distribution-free (1 - alpha) band for the median.
+
+    The number B of values below the population median m is Binomial(n, 1/2) for any continuous
+    law, so with j = the smallest integer with P(B <= j) >= alpha/2 (at least 1), the order
+    statistics x_(j) <= m <= x_(n + 1 - j) (1-based) hold with probability >= 1 - alpha
+    (e.g. Hollander and Wolfe, *Nonparametric Statistical Methods*, the sign-test interval).
+    Returns (median, low, high).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2 or not np.all(np.isfinite(values)):
+        raise ValueError(f"values must be >= 2 finite numbers of shape (n,), got shape {values.shape}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n = values.size
+    j = max(int(stats.binom.ppf(alpha / 2.0, n, 0.5)), 1)
+    ordered = np.sort(values)
+    return float(np.median(values)), float(ordered[j - 1]), float(ordered[n - j])
