@@ -73,8 +73,8 @@ Controls (CONTROL_RUN, judged against the exact score's prediction; each must be
 -----------------------------------------------------------------------------------------
 - ``score x sqrt(0.95)`` on Sphere(2, 5), OU (:class:`theory.perturbations.Rescaled`): the limit
   moves to 0.95 (d - k) = 2.85, an effect of 0.15 against the band +- 0.08: the nearest rescaling
-  the limit resolves with margin (half the score, limit (d - k)/4, would be 25 band widths away).
-  Judged on the limit and the integral (0.95 x 10.4: 20 se).
+  the limit resolves with margin (half the score, limit (d - k)/4, would be 28 band widths away).
+  Judged on the limit and the integral (-0.52 = 0.05 x 10.4, against its band +- 0.14).
 - ``estimator with sigma^2 x 1.02`` on the codimension-20 cloud, OU: sigma(t)^2 off by 2 % in the
   estimator (implemented as the score rescaled by sqrt(1.02), which is the same thing for
   sigma^2 E|s|^2). Level 20.4 instead of 20 at every node: 0.4 against the level test's
@@ -310,7 +310,7 @@ _WHY = {
                       "reads about 2.77, not 3",
 }
 _EFFECT = {
-    Variant.SHRUNK: "limit -0.15 against the band +- 0.08; integral -0.52 against +- 0.1",
+    Variant.SHRUNK: "limit -0.15 against the band +- 0.08; integral -0.52 against +- 0.14",
     Variant.SIGMA2_OFF: "level +0.4 at every node against the level test's resolution ~0.14 (z se of the node mean)",
     Variant.BLIND: "limit -1 (the smallest dimension error), rank 2 instead of 3",
     Variant.SMOOTHED: "limit about -0.23 against the band +- 0.08",
