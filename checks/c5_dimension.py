@@ -42,7 +42,7 @@ points in R^64). Each case measures, with the exact score:
   and the factor sigma^2 all use the same sigma^2, and the finite-t value moves by at most
   k eps sigma^2 alpha^2/(alpha^2 + sigma^2)^2 <= k eps/4 for sigma^2 off by a factor 1 + eps.
 - ``rank`` at each anchor x0 of M: :func:`theory.estimators.normal_rank` (the largest gap of the
-  log singular values of RANK samples centred scores at X_t = alpha x0 + sigma Z, sigma^2 = 1e-4)
+  log singular values of ``rank_samples`` centred scores at X_t = alpha x0 + sigma Z, sigma^2 = 1e-4)
   against d - k exactly (:func:`checks.judges.equal`).
 
 Decision rules and tolerances
@@ -95,7 +95,8 @@ Controls (CONTROL_RUN, judged against the exact score's prediction; each must be
 Seeds and false failures
 ------------------------
 Each case draws from its own stream (:func:`checks.harness.case_seed`: root seed and case name).
-False-failure count: see tests/test_check_c5.py (seeds 0..19 of the fast budget).
+False failures over seeds 0..19 of the fast budget: 0 runs with a wrong verdict out of 20
+(tests/test_check_c5.py).
 """
 
 from __future__ import annotations
