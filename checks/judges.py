@@ -14,6 +14,8 @@ Rules
   from a plateau).
 - :func:`p_value`: a goodness-of-fit test at level alpha: REFUTED when p < alpha; INCONCLUSIVE
   when the test's approximation is not trustworthy (``valid`` False, e.g. expected counts < 5).
+- :func:`equal`: a discrete prediction (a rank, a count) against a discrete measurement:
+  CONFIRMED when equal, REFUTED otherwise.
 """
 
 from __future__ import annotations
@@ -107,3 +109,14 @@ def p_value(test: str, statistic: str, p: float, *, alpha: float, source: str, n
                     measured=Estimate(value=float(p), n=n), rule=f"p >= {alpha:g}" + ("" if valid else
                                                                                     " (test not valid here)"),
                     verdict=verdict, margin=margin)
+
+
+def equal(test: str, statistic: str, measured: int, expected: int, *, source: str) -> Decision:
+    """A discrete prediction (e.g. a rank): CONFIRMED iff ``measured == expected``, else REFUTED.
+
+    The margin is None: a discrete statistic has no band; how decisively it was read is the
+    estimator's business (e.g. the singular-value gap behind a rank, kept in the case's record).
+    """
+    return Decision(test=test, statistic=statistic, expected=Expected(int(expected), source),
+                    measured=Estimate(value=float(measured)), rule="equal to the prediction",
+                    verdict=Verdict.CONFIRMED if measured == expected else Verdict.REFUTED)

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from theory.statistics import (FLAT_SLOPE, SlopeFit, Statistic, Trend, binary_kl, cell_counts, finite_range_slope,
-                               kl_mass_bounds, loglog_slope)
+                               kl_mass_bounds, level_test, loglog_slope, median_band)
 
 
 def fit_with_band(low: float, high: float, levels=(1.0, 1.0, 1.0)) -> SlopeFit:
@@ -97,3 +97,57 @@ def test_cell_counts_clopper_pearson_matches_scipy():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_level_test_is_the_chi_square_of_the_standardized_deviations():
+    t = level_test([1.1, 0.8, 3.0], [0.1, 0.1, 0.5], [1.0, 1.0, 3.0])
+    assert np.allclose(t.z, [1.0, -2.0, 0.0], rtol=1e-12)
+    assert t.chi2 == pytest.approx(5.0, rel=1e-12)
+    assert t.pvalue == pytest.approx(stats.chi2.sf(5.0, 3), rel=1e-12)
+
+
+def test_level_test_has_its_level_on_normal_estimates():
+    """10^4 draws of 5 standard normal estimates: the rejection rate at 0.05 is 0.05 +- 4 sd of a
+    binomial (0.0087), seed 20240601."""
+    rng = np.random.default_rng(20240601)
+    p = np.array([level_test(z, np.ones(5), np.zeros(5)).pvalue for z in rng.standard_normal((10_000, 5))])
+    assert abs(np.mean(p < 0.05) - 0.05) < 4 * np.sqrt(0.05 * 0.95 / 10_000)
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (([1.0], [0.1, 0.1], [1.0]), "1-d arrays of one length"),
+    (([1.0], [0.0], [1.0]), "sems finite and > 0"),
+    (([np.nan], [1.0], [1.0]), "must be finite"),
+])
+def test_level_test_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        level_test(*args)
+
+
+def test_median_band_covers_the_median_at_its_level():
+    """2000 samples of n = 301 exponentials (median log 2): the band misses with rate <= alpha = 0.05
+    (binomial: at most 0.05 + 4 sd of 2000 draws, 0.0195); it is the sign-test interval, so it
+    misses at about alpha, not much less (>= 0.02). Seed 20240601."""
+    rng = np.random.default_rng(20240601)
+    misses = 0
+    for _ in range(2000):
+        med, lo, hi = median_band(rng.exponential(size=301), alpha=0.05)
+        assert lo <= med <= hi
+        misses += not lo <= np.log(2.0) <= hi
+    assert 0.02 <= misses / 2000 <= 0.05 + 4 * np.sqrt(0.05 * 0.95 / 2000)
+
+
+def test_median_band_order_statistics():
+    """n = 10, alpha = 0.05: P(B <= 1) = 11/1024 < 0.025 <= P(B <= 2) = 56/1024, so j = 2: x_(2), x_(9)."""
+    med, lo, hi = median_band(np.arange(10.0)[::-1], alpha=0.05)
+    assert (med, lo, hi) == (4.5, 1.0, 8.0)
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((np.array([1.0]), 0.05), "values must be >= 2 finite"),
+    ((np.array([1.0, np.inf]), 0.05), "values must be >= 2 finite"),
+    ((np.array([1.0, 2.0]), 1.5), r"alpha must be in \(0, 1\)"),
+])
+def test_median_band_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        median_band(args[0], alpha=args[1])

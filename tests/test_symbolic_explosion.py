@@ -82,3 +82,41 @@ def test_formulas_render_on_github(process):
 def test_score_explosion_rejects_a_non_process():
     with pytest.raises(TypeError, match="process must be a ForwardProcess"):
         score_explosion("OU")
+
+
+@pytest.mark.parametrize("d, k", [(5, 2), (3, 0), (2.5, 0)])
+def test_weighted_integral_for_ou_matches_its_antiderivative(d, k):
+    """OU, c2 = 1: (g^2/2) E|score|^2 = (d - k)/(1 - e^(-2t)) + k, whose antiderivative is
+    ((d - k)/2) log(e^(2t) - 1) + k t (by hand). quad's relative accuracy is 1e-12; the
+    antiderivative evaluated with expm1 and log loses a few ulps: 1e-10 covers both."""
+    res = score_explosion(OU())
+    antiderivative = lambda t: (d - k) / 2 * math.log(math.expm1(2 * t)) + k * t
+    for t0, t1 in [(1e-6, 1e-3), (1e-3, 0.5), (0.2, 3.0)]:
+        expected = antiderivative(t1) - antiderivative(t0)
+        assert res.weighted_integral(t0, t1, d=d, k=k) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=IDS)
+def test_weighted_integral_grows_by_half_the_codimension_per_unit_log(process):
+    """g^2/(2 sigma^2) ~ 1/(2t) for every process: a decade at t ~ 1e-9 adds (d - k) log(10)/2 up
+    to a relative O(t g0) (g0 <= 2 here): 1e-6 covers it."""
+    res = score_explosion(process)
+    assert res.weighted_integral(1e-10, 1e-9, d=4, k=1, c2=0.5) == pytest.approx(3 * math.log(10) / 2, rel=1e-6)
+
+
+def test_weighted_twin_is_half_g2_times_the_mean_square():
+    res = score_explosion(OU())
+    t = np.array([1e-6, 0.1, 2.0])
+    assert np.allclose(res.weighted_numpy(t, 5, 2, 0.7), res.mean_square_numpy(t, 5, 2, 0.7), rtol=1e-14)  # g^2/2 = 1
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(t0=0.0, t1=1.0, d=3, k=1), "t0 must be a finite number > 0"),
+    (dict(t0=1e-3, t1=1e-4, d=3, k=1), "t0 must be < t1"),
+    (dict(t0=1e-3, t1=1.0, d=3, k=4), r"k must be a number in \[0, d\]"),
+    (dict(t0=1e-3, t1=1.0, d=True, k=0), "d must be a finite number > 0"),
+    (dict(t0=1e-3, t1=1.0, d=3, k=1, c2=-1.0), "c2 must be a finite number > 0"),
+])
+def test_weighted_integral_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        score_explosion(OU()).weighted_integral(**kwargs)

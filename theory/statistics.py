@@ -278,3 +278,53 @@ def cell_counts(labels: np.ndarray, masses: np.ndarray, *, alpha: float) -> Cell
     lower = np.where(counts > 0, stats.beta.ppf(level, np.maximum(counts, 1), n - counts + 1), 0.0)
     upper = np.where(counts < n, stats.beta.isf(level, counts + 1, np.maximum(n - counts, 1)), 1.0)
     return CellCounts(counts=counts, masses=masses, lower=lower, upper=upper, alpha=alpha)
+
+
+@dataclass(frozen=True)
+class LevelTest:
+    """Independent estimates against predicted values: z = (values - predicted) / sems (m,), the
+    statistic chi2 = sum z^2 and its p-value under chi-square with m degrees of freedom."""
+
+    z: np.ndarray
+    chi2: float
+    pvalue: float
+
+
+def level_test(values: Sequence[float], sems: Sequence[float], predicted: Sequence[float]) -> LevelTest:
+    """Test m independent, approximately normal estimates ``values`` (m,) with standard errors
+    ``sems`` (m,) against ``predicted`` (m,): chi2 = sum ((values - predicted)/sems)^2 ~ chi2(m).
+
+    Each estimate is a mean of many i.i.d. terms (CLT) whose standard error is itself estimated;
+    with n >= 1000 terms per estimate the estimated se is within a few percent of the true one,
+    which moves the test's level by a negligible amount at the alphas used here.
+    """
+    values, sems, predicted = (np.asarray(a, dtype=np.float64) for a in (values, sems, predicted))
+    if values.ndim != 1 or values.size < 1 or values.shape != sems.shape or values.shape != predicted.shape:
+        raise ValueError(f"values, sems and predicted must be 1-d arrays of one length >= 1, got {values.shape}, "
+                         f"{sems.shape} and {predicted.shape}")
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(predicted)) and np.all(np.isfinite(sems))
+            and np.all(sems > 0)):
+        raise ValueError("values and predicted must be finite and sems finite and > 0")
+    z = (values - predicted) / sems
+    chi2 = float(z @ z)
+    return LevelTest(z=z, chi2=chi2, pvalue=float(stats.chi2.sf(chi2, df=values.size)))
+
+
+def median_band(values: np.ndarray, *, alpha: float) -> tuple[float, float, float]:
+    """The sample median of ``values`` (n,) and a distribution-free (1 - alpha) band for the median.
+
+    The number B of values below the population median m is Binomial(n, 1/2) for any continuous
+    law, so with j = the smallest integer with P(B <= j) >= alpha/2 (at least 1), the order
+    statistics x_(j) <= m <= x_(n + 1 - j) (1-based) hold with probability >= 1 - alpha
+    (e.g. Hollander and Wolfe, *Nonparametric Statistical Methods*, the sign-test interval).
+    Returns (median, low, high).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2 or not np.all(np.isfinite(values)):
+        raise ValueError(f"values must be >= 2 finite numbers of shape (n,), got shape {values.shape}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n = values.size
+    j = max(int(stats.binom.ppf(alpha / 2.0, n, 0.5)), 1)
+    ordered = np.sort(values)
+    return float(np.median(values)), float(ordered[j - 1]), float(ordered[n - j])
