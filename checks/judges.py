@@ -16,6 +16,11 @@ Rules
   when the test's approximation is not trustworthy (``valid`` False, e.g. expected counts < 5).
 - :func:`equal`: a discrete prediction (a rank, a count) against a discrete measurement:
   CONFIRMED when equal, REFUTED otherwise.
+
+
+- :func:`ordering`: a predicted inequality (the measured value lies below, or above, a bound).
+  CONFIRMED when the whole band is on the predicted side; REFUTED when it is on the other side;
+  INCONCLUSIVE when it contains the bound.
 """
 
 from __future__ import annotations
@@ -120,3 +125,17 @@ def equal(test: str, statistic: str, measured: int, expected: int, *, source: st
     return Decision(test=test, statistic=statistic, expected=Expected(int(expected), source),
                     measured=Estimate(value=float(measured)), rule="equal to the prediction",
                     verdict=Verdict.CONFIRMED if measured == expected else Verdict.REFUTED)
+
+
+def ordering(test: str, statistic: str, measured: Estimate, bound: float, *, below: bool, source: str) -> Decision:
+    """The measured value lies below ``bound`` (``below=True``) or above it: CONFIRMED when the whole
+    band is on that side, REFUTED when the whole band is on the other side, INCONCLUSIVE otherwise."""
+    if measured.band is None:
+        raise ValueError(f"{test}: the measured estimate needs a band, got {measured!r}")
+    low, high = measured.band
+    inside, outside = (high < bound, low > bound) if below else (low > bound, high < bound)
+    verdict = Verdict.CONFIRMED if inside else (Verdict.REFUTED if outside else Verdict.INCONCLUSIVE)
+    margin = ((bound - high) if below else (low - bound)) / _half(measured.band)
+    word = "below" if below else "above"
+    return Decision(test=test, statistic=statistic, expected=Expected(f"{word} {bound:.4g}", source),
+                    measured=measured, rule=f"band {word} {bound:.4g}", verdict=verdict, margin=margin)

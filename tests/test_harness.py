@@ -153,3 +153,16 @@ def test_combine():
     assert combine([Verdict.CONFIRMED, Verdict.INCONCLUSIVE]) is Verdict.INCONCLUSIVE
     assert combine([Verdict.INCONCLUSIVE, Verdict.REFUTED]) is Verdict.REFUTED
     assert combine([Verdict.CONFIRMED]) is Verdict.CONFIRMED
+
+
+@pytest.mark.parametrize(("band", "below", "verdict"), [
+    ((0.40, 0.45), True, Verdict.CONFIRMED),
+    ((0.48, 0.52), True, Verdict.INCONCLUSIVE),
+    ((0.51, 0.55), True, Verdict.REFUTED),
+    ((0.51, 0.55), False, Verdict.CONFIRMED),
+    ((0.40, 0.45), False, Verdict.REFUTED),
+])
+def test_ordering_table(band, below, verdict):
+    d = judges.ordering("more slowly", "slope", Estimate(sum(band) / 2, band, 0.99), 0.5, below=below, source="s")
+    assert d.verdict is verdict
+    assert (d.margin > 0) == (verdict is Verdict.CONFIRMED)

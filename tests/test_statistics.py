@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory.statistics import (FLAT_SLOPE, SlopeFit, Statistic, Trend, binary_kl, cell_counts, finite_range_slope,
-                               kl_mass_bounds, level_test, loglog_slope, median_band)
+from theory.statistics import (FLAT_SLOPE, SlopeFit, Statistic, Trend, binary_kl, cell_counts, count_homogeneity,
+                               finite_range_slope, kl_mass_bounds, level_fit, level_test, loglog_slope, median_band,
+                               normal_band, rms_level)
 
 
 def fit_with_band(low: float, high: float, levels=(1.0, 1.0, 1.0)) -> SlopeFit:
@@ -151,3 +152,69 @@ def test_median_band_order_statistics():
 def test_median_band_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         median_band(args[0], alpha=args[1])
+
+
+def test_normal_band_is_slope_plus_minus_z_se():
+    fit = fit_with_band(0.4, 0.6)
+    wide = normal_band(fit, 0.001)
+    z = stats.norm.isf(0.0005)
+    assert (wide.low, wide.high, wide.alpha) == pytest.approx((fit.slope - z * fit.se, fit.slope + z * fit.se, 0.001))
+
+
+def test_rms_level_and_its_delta_method_se():
+    """Seed 11: the delta-method se of log RMS against the spread of log RMS over 400 replicates of
+    n = 500 chi-square(2)-like squares; they agree within 15 % (the sd of a sample sd over 400
+    replicates is 3.5 %, and the delta method's O(1/n) bias is far smaller)."""
+    rng = np.random.default_rng(11)
+    samples = np.abs(rng.standard_normal((400, 500))) * (1.0 + rng.random((400, 500)))
+    logs = [np.log(rms_level(s)[0]) for s in samples]
+    ses = [rms_level(s)[1] for s in samples]
+    assert np.mean(ses) == pytest.approx(np.std(logs, ddof=1), rel=0.15)
+    assert rms_level(np.array([3.0, 4.0]))[0] == pytest.approx(np.sqrt(12.5), rel=1e-15)
+
+
+def test_level_fit_of_a_right_and_a_wrong_prediction():
+    """Seed 12: distances with known RMS 2 at three deltas: the right prediction gives a mean log ratio
+    within 4 se of 0 (false failure 6e-5); one 5 % too low gives log(1/0.95) = 0.051 within 4 se."""
+    rng = np.random.default_rng(12)
+    distances = [2.0 * np.abs(rng.standard_normal(4000)) for _ in range(3)]
+    right = level_fit(distances, [2.0, 2.0, 2.0])
+    assert abs(right.value) < 4 * right.se
+    wrong = level_fit(distances, [1.9, 1.9, 1.9])
+    assert abs(wrong.value - np.log(2.0 / 1.9)) < 4 * wrong.se
+    assert wrong.se == pytest.approx(np.sqrt(np.sum(wrong.ses**2)) / 3, rel=1e-15)
+    with_error = level_fit(distances, [2.0, 2.0, 2.0], predicted_ses=[0.01, 0.01, 0.01])
+    np.testing.assert_allclose(with_error.ses, np.sqrt(right.ses**2 + 1e-4), rtol=1e-14)
+    low, high = right.band(0.01)
+    assert (high - low) / 2 == pytest.approx(stats.norm.isf(0.005) * right.se, rel=1e-14)
+
+
+def test_count_homogeneity_against_scipy_and_its_power():
+    """Two samples from one law pass, two from laws that differ by 0.05 in one cell's probability fail
+    (seed 13, n = 4000 against 40000: noncentrality n n_ref/(n + n_ref) sum (p - q)^2/q = 34)."""
+    rng = np.random.default_rng(13)
+    p = np.array([0.2, 0.3, 0.5])
+    q = np.array([0.25, 0.3, 0.45])
+    same = count_homogeneity(rng.choice(3, 4000, p=p), rng.choice(3, 40000, p=p), 3)
+    assert same.dof == 2 and same.pvalue > 1e-3
+    other = count_homogeneity(rng.choice(3, 4000, p=q), rng.choice(3, 40000, p=p), 3)
+    table = np.vstack([other.counts, other.reference_counts])
+    assert other.chi2 == pytest.approx(stats.chi2_contingency(table, correction=False)[0], rel=1e-12)
+    assert other.pvalue < 1e-4
+    empty_cell = count_homogeneity(np.array([0, 1, 2]), np.array([0, 2, 2]), 4)
+    assert empty_cell.dof == 2  # cell 3 is empty in both samples and dropped: 3 cells, 2 dof
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: normal_band(fit_with_band(0.4, 0.6), 1.5), ValueError, "alpha must be in"),
+    (lambda: rms_level(np.zeros(5)), ValueError, "not all 0"),
+    (lambda: level_fit([np.ones(5)], [1.0, 2.0]), ValueError, "one array per predicted level"),
+    (lambda: level_fit([np.ones(5)], [0.0]), ValueError, "levels > 0"),
+    (lambda: level_fit([np.ones(5)], [1.0], predicted_ses=[-1.0]), ValueError, "predicted_ses"),
+    (lambda: level_fit([np.array([1.0, np.nan])], [1.0]), ValueError, r"distances\[0\]"),
+    (lambda: count_homogeneity(np.array([0, 5]), np.array([0, 1]), 3), ValueError, r"integers in \[0, 3\)"),
+    (lambda: count_homogeneity(np.array([0.5]), np.array([0, 1]), 3), ValueError, "labels must be"),
+])
+def test_bad_input_of_the_level_and_count_statistics(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

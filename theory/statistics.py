@@ -328,3 +328,117 @@ def median_band(values: np.ndarray, *, alpha: float) -> tuple[float, float, floa
     j = max(int(stats.binom.ppf(alpha / 2.0, n, 0.5)), 1)
     ordered = np.sort(values)
     return float(np.median(values)), float(ordered[j - 1]), float(ordered[n - j])
+
+
+def normal_band(fit: SlopeFit, alpha: float) -> SlopeFit:
+    """``fit`` with its band replaced by slope +- z se, z = Phi^-1(1 - alpha/2), se the bootstrap
+    standard deviation of the slope: a (1 - alpha) band for levels alpha too small for the
+    percentile band of a few hundred resamples to resolve (e.g. after a Bonferroni correction)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    z = float(stats.norm.isf(alpha / 2))
+    return SlopeFit(deltas=fit.deltas, levels=fit.levels, slope=fit.slope, intercept=fit.intercept,
+                    low=fit.slope - z * fit.se, high=fit.slope + z * fit.se, alpha=alpha, n_boot=fit.n_boot,
+                    statistic=fit.statistic, se=fit.se)
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    """Measured RMS levels against predicted ones at several deltas (independent runs).
+
+    levels, predicted : (m,) the RMS of the distances at each delta and its prediction.
+    log_ratios, ses : (m,) log(levels / predicted) and their standard errors (:func:`rms_level`, and
+    the prediction's own where it is a Monte-Carlo estimate).
+    value, se : the mean of the log ratios and its standard error sqrt(sum_j se_j^2) / m.
+    """
+
+    levels: np.ndarray
+    predicted: np.ndarray
+    log_ratios: np.ndarray
+    ses: np.ndarray
+    value: float
+    se: float
+
+    def band(self, alpha: float) -> tuple[float, float]:
+        """value -+ z se with z = Phi^-1(1 - alpha/2): a normal (1 - alpha) band of the mean log ratio."""
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        z = float(stats.norm.isf(alpha / 2))
+        return self.value - z * self.se, self.value + z * self.se
+
+
+def rms_level(distances: np.ndarray) -> tuple[float, float]:
+    """The RMS of ``distances`` (n,) and the standard error of its logarithm by the delta method,
+    sd(D^2) / (2 sqrt(n) mean(D^2)) (the RMS is the square root of a mean)."""
+    arr = np.asarray(distances, dtype=np.float64)
+    if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(arr < 0) or not np.any(arr > 0):
+        raise ValueError(f"distances must be >= 2 finite non-negative numbers, not all 0, got shape {arr.shape}")
+    squares = arr * arr
+    mean = float(squares.mean())
+    return float(np.sqrt(mean)), float(squares.std(ddof=1) / (2.0 * np.sqrt(arr.size) * mean))
+
+
+def level_fit(distances: Sequence[np.ndarray], predicted: Sequence[float], *,
+              predicted_ses: Sequence[float] | None = None) -> LevelFit:
+    """Compare the RMS of ``distances[j]`` (n_j,) with ``predicted[j]`` (> 0) for each of m >= 1
+    deltas: the mean over j of log(RMS_j / predicted_j), with its delta-method standard error
+    (:class:`LevelFit`; :func:`rms_level`). ``predicted_ses`` : the standard errors of log
+    predicted_j when the prediction is itself a Monte-Carlo estimate (added in quadrature; default 0).
+    A predicted level that is right gives a value near 0 within a few se."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if predicted.ndim != 1 or predicted.size < 1 or not np.all(np.isfinite(predicted)) or np.any(predicted <= 0):
+        raise ValueError(f"predicted must be a 1-d array of finite levels > 0, got {predicted!r}")
+    if len(distances) != predicted.size:
+        raise ValueError(f"distances must have one array per predicted level ({predicted.size}), got {len(distances)}")
+    extra = np.zeros(predicted.size) if predicted_ses is None else np.asarray(predicted_ses, dtype=np.float64)
+    if extra.shape != predicted.shape or not np.all(np.isfinite(extra)) or np.any(extra < 0):
+        raise ValueError(f"predicted_ses must be {predicted.size} finite numbers >= 0, got {predicted_ses!r}")
+    measured = []
+    for j, dist in enumerate(distances):
+        try:
+            measured.append(rms_level(dist))
+        except ValueError as exc:
+            raise ValueError(f"distances[{j}]: {exc}") from None
+    levels = np.array([m[0] for m in measured])
+    ses = np.sqrt(np.array([m[1] for m in measured]) ** 2 + extra**2)
+    log_ratios = np.log(levels / predicted)
+    return LevelFit(levels=levels, predicted=predicted, log_ratios=log_ratios, ses=ses,
+                    value=float(log_ratios.mean()), se=float(np.sqrt(np.sum(ses**2)) / ses.size))
+
+
+@dataclass(frozen=True)
+class Homogeneity:
+    """Two samples of labels in 0..m-1 compared: counts and reference_counts (m,), Pearson's
+    chi-square statistic of the 2 x m table, its degrees of freedom and p-value."""
+
+    counts: np.ndarray
+    reference_counts: np.ndarray
+    chi2: float
+    dof: int
+    pvalue: float
+
+
+def count_homogeneity(labels: np.ndarray, reference_labels: np.ndarray, m: int) -> Homogeneity:
+    """Chi-square test that ``labels`` (n,) and ``reference_labels`` (n_ref,), integers in [0, m),
+    are drawn from one categorical law (scipy.stats.chi2_contingency on the 2 x m table of counts,
+    no continuity correction; cells empty in both samples are dropped, dof = cells - 1).
+
+    With a reference sample much larger than n this has the power of the one-sample test against
+    the reference law: its noncentrality is n n_ref / (n + n_ref) sum_i (p_i - q_i)^2 / q_i.
+    """
+    m = _validate.integer(m, "m", minimum=2)
+    tables = []
+    for name, lab in (("labels", labels), ("reference_labels", reference_labels)):
+        lab = np.asarray(lab)
+        if lab.ndim != 1 or lab.size < 1 or not np.issubdtype(lab.dtype, np.integer) or np.any(lab < 0) \
+                or np.any(lab >= m):
+            raise ValueError(f"{name} must be a non-empty 1-d array of integers in [0, {m}), got dtype {lab.dtype}, "
+                             f"shape {lab.shape}")
+        tables.append(np.bincount(lab, minlength=m))
+    counts, reference = tables
+    used = (counts + reference) > 0
+    if used.sum() < 2:
+        return Homogeneity(counts=counts, reference_counts=reference, chi2=0.0, dof=0, pvalue=1.0)
+    chi2, pvalue, dof, _ = stats.chi2_contingency(np.vstack([counts[used], reference[used]]), correction=False)
+    return Homogeneity(counts=counts, reference_counts=reference, chi2=float(chi2), dof=int(dof),
+                       pvalue=float(pvalue))
