@@ -278,3 +278,58 @@ def cell_counts(labels: np.ndarray, masses: np.ndarray, *, alpha: float) -> Cell
     lower = np.where(counts > 0, stats.beta.ppf(level, np.maximum(counts, 1), n - counts + 1), 0.0)
     upper = np.where(counts < n, stats.beta.isf(level, counts + 1, np.maximum(n - counts, 1)), 1.0)
     return CellCounts(counts=counts, masses=masses, lower=lower, upper=upper, alpha=alpha)
+
+
+@dataclass(frozen=True)
+class LevelRatio:
+    """Measured RMS levels against predicted ones, pooled over the deltas (:func:`rms_level_ratio`).
+
+    log_ratios : (j,) log(RMS_j / predicted_j) per delta; ses : (j,) their delta-method standard
+    errors. log_ratio : their mean (the log of the geometric-mean ratio); se : its standard error
+    (the deltas' samples are independent). :meth:`ratio` and :meth:`band` are on the ratio scale.
+    """
+
+    log_ratios: np.ndarray
+    ses: np.ndarray
+    log_ratio: float
+    se: float
+
+    @property
+    def ratio(self) -> float:
+        """exp(log_ratio): the geometric mean over the deltas of measured RMS / predicted RMS."""
+        return float(np.exp(self.log_ratio))
+
+    def band(self, z: float) -> tuple[float, float]:
+        """(exp(log_ratio - z se), exp(log_ratio + z se)): the ratio's band at z standard errors."""
+        return float(np.exp(self.log_ratio - z * self.se)), float(np.exp(self.log_ratio + z * self.se))
+
+
+def rms_level_ratio(distances: Sequence[np.ndarray], predicted: Sequence[float]) -> LevelRatio:
+    """Pool measured RMS distances against predicted RMS levels over j deltas.
+
+    distances[i] : (n_i,) distances of independent samples at delta i; predicted : (j,) > 0.
+    Per delta, R_i = sqrt(mean d^2) and log R_i - log predicted_i has the delta-method standard
+    error sd(d^2) / (2 sqrt(n_i) mean d^2) (log R = log(mean d^2)/2); the pooled statistic is the
+    mean over i of the log ratios, with standard error sqrt(sum se_i^2) / j. Normal to first order
+    in 1/sqrt(n_i): for d^2 exponential (a chi-square with 2 degrees of freedom) the pooled
+    statistic has skewness about 2/sqrt(j n_i) (0.014 at j = 5, n_i = 4000), which by the
+    Cornish-Fisher expansion moves its z = 3.5 quantile by gamma (z^2 - 1)/6 = 0.03 standard errors.
+    """
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if predicted.ndim != 1 or predicted.size < 1 or not np.all(np.isfinite(predicted)) or np.any(predicted <= 0):
+        raise ValueError(f"predicted must be a non-empty 1-d array of finite numbers > 0, got {predicted!r}")
+    if len(distances) != predicted.size:
+        raise ValueError(f"distances must have one array per predicted level ({predicted.size}), got {len(distances)}")
+    log_ratios, ses = np.empty(predicted.size), np.empty(predicted.size)
+    for i, arr in enumerate(distances):
+        arr = np.asarray(arr, dtype=np.float64)
+        if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"distances[{i}] must be >= 2 finite non-negative numbers, got shape {arr.shape}")
+        sq = arr**2
+        mean = float(sq.mean())
+        if mean <= 0.0:
+            raise ValueError(f"distances[{i}] are all 0: the RMS level has no logarithm")
+        log_ratios[i] = 0.5 * np.log(mean) - np.log(predicted[i])
+        ses[i] = float(sq.std(ddof=1)) / (2.0 * np.sqrt(sq.size) * mean)
+    return LevelRatio(log_ratios=log_ratios, ses=ses, log_ratio=float(log_ratios.mean()),
+                      se=float(np.sqrt(np.sum(ses**2)) / predicted.size))
