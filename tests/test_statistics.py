@@ -218,3 +218,17 @@ def test_count_homogeneity_against_scipy_and_its_power():
 def test_bad_input_of_the_level_and_count_statistics(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_level_fit_covers_at_its_level():
+    """Distances with d^2 exponential (two Gaussian normal coordinates), 3 deltas of n = 500, against
+    the true RMS levels: |log ratio| > 1.96 se in 5 % of 4000 draws, +- 4 binomial sd (0.0138);
+    seed 20240601."""
+    rng = np.random.default_rng(20240601)
+    levels = np.array([1.0, 0.3, 0.1])
+    hits = 0
+    for _ in range(4000):
+        distances = [lv * np.sqrt(rng.standard_exponential(500)) for lv in levels]  # E d^2 = lv^2
+        r = level_fit(distances, levels)
+        hits += abs(r.value) > 1.96 * r.se
+    assert abs(hits / 4000 - 0.05) < 4 * np.sqrt(0.05 * 0.95 / 4000)
