@@ -314,7 +314,7 @@ def judge_known(dg: Diagnosis, known: Behaviour, source: str) -> tuple[Decision,
     return tuple(decisions)
 
 
-def _profiles_figure(title: str, dg: Diagnosis) -> Figure:
+def profiles_figure(title: str, dg: Diagnosis) -> Figure:
     """sigma^2 E|.|^2 profiles against t over the trusted range of t (below it a network extrapolates
     and its profile leaves the plot's scale; the record has every node): the score's explosion, the
     exact references', and the errors (ii) e_emp and (iii) e_pop (theory.learned.profiles)."""
@@ -404,7 +404,7 @@ class NetworkCase(CaseSpec):
                   "training_seconds": round(trained - started, 2), "diagnosis_seconds": round(diagnosed - trained, 2),
                   "explosion_only_prediction": explosion_only.predicted.value,
                   "diagnosis": _diagnosis_record(dg)}
-        return Outcome((judge(dg),), record, _profiles_figure(self.name, dg))
+        return Outcome((judge(dg),), record, profiles_figure(self.name, dg))
 
 
 @dataclass(frozen=True)
@@ -482,13 +482,13 @@ class ExactCase(CaseSpec):
         record = {"population": self.population.value, "N": self.n_train, "score": self.kind.value,
                   "check_alignment": not self.role.is_control, "diagnosis": _diagnosis_record(dg)}
         if not self.role.is_control:
-            return Outcome(judge_known(dg, *KNOWN[self.kind]), record, _profiles_figure(self.name, dg))
+            return Outcome(judge_known(dg, *KNOWN[self.kind]), record, profiles_figure(self.name, dg))
         # what the library's default predictor (alignment checked) says of the control
         default = diagnose(score, train, population=measure, rng=np.random.default_rng(diagnosis_seed),
                            n=plan.n, alpha=plan.alpha, sample=False)
         record["default_prediction"] = default.predicted.value
         record["default_reason"] = default.resolution.floor_reason
-        return Outcome((judge(dg),), record, _profiles_figure(self.name, dg))
+        return Outcome((judge(dg),), record, profiles_figure(self.name, dg))
 
 
 # -- the table ----------------------------------------------------------------------------------------
