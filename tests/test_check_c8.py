@@ -33,7 +33,7 @@ def test_fast_table_has_networks_on_both_sides_exact_cases_and_controls():
     networks = [s for s in specs if isinstance(s, c8.NetworkCase)]
     assert {(s.population, s.n_train) for s in networks} == {
         (p, n) for p in (c8.Population.SPHERE_R3, c8.Population.TORUS) for n in (4, 256)}
-    assert all(s.network == c8.STANDARD and s.role is Role.CASE for s in networks)
+    assert all(s.network == c8.STANDARD and s.role is Role.CASE and s.must_decide for s in networks)
     exact = [s for s in specs if isinstance(s, c8.ExactCase)]
     assert {s.kind for s in exact if s.role is Role.CASE} == {c8.ScoreKind.EMPIRICAL, c8.ScoreKind.POPULATION}
     assert {s.kind for s in exact if s.role is Role.CONTROL_RUN} == {c8.ScoreKind.RESCALED, c8.ScoreKind.INTERPOLATED}
@@ -42,6 +42,7 @@ def test_fast_table_has_networks_on_both_sides_exact_cases_and_controls():
 def test_full_table_covers_the_grid_two_lengths_a_wider_network_and_digits():
     specs = [s for s in c8.CHECK.cases(Budget.FULL) if isinstance(s, c8.NetworkCase)]
     standard = {(s.population, s.n_train) for s in specs if s.network == c8.STANDARD}
+    assert set(c8.CALIBRATED) <= set(specs) and sum(s.must_decide for s in specs) == len(c8.CALIBRATED)
     closed = [p for p in c8.Population if p is not c8.Population.DIGITS]
     assert {(p, n) for p in closed for n in (4, 16, 64, 256, 1024)} <= standard
     assert {s.network.steps for s in specs} == {c8.STANDARD.steps, c8.LONG.steps}
@@ -59,6 +60,7 @@ def test_full_table_covers_the_grid_two_lengths_a_wider_network_and_digits():
     (lambda: c8.NetworkCase("circle", 4), TypeError, "population must be a Population"),
     (lambda: c8.NetworkCase(c8.Population.CIRCLE, 1), ValueError, "n_train must be an integer >= 2, got 1"),
     (lambda: c8.NetworkCase(c8.Population.CIRCLE, 4, (4, 256)), TypeError, "network must be a Network"),
+    (lambda: c8.NetworkCase(c8.Population.CIRCLE, 4, must_decide=1), TypeError, "must_decide must be a bool"),
     (lambda: c8.ExactCase(c8.Population.DIGITS, 16, c8.ScoreKind.EMPIRICAL), ValueError,
      "population must be a Population with a closed form"),
     (lambda: c8.ExactCase(c8.Population.CIRCLE, 16, "empirical"), TypeError, "kind must be a ScoreKind"),
@@ -107,6 +109,9 @@ def test_judge_maps_the_two_verdicts(empirical_diagnosis, predicted, measured, v
     decision = c8.judge(dataclasses.replace(empirical_diagnosis, predicted=predicted, measured=measured))
     assert decision.verdict is verdict and decision.test == test
     assert (decision.margin is None) == (test == "no prediction")
+    calibrated = c8.judge(dataclasses.replace(empirical_diagnosis, predicted=predicted, measured=measured),
+                          must_decide=True)  # a setting calibrated to decide may not abstain
+    assert calibrated.verdict is (Verdict.INCONCLUSIVE if test == "no prediction" else verdict)
     if test == "landing set":  # the binding band of "memorizes": the nearest-training slopes
         assert "nearest-training" in decision.statistic and decision.expected.value == predicted.value
 
