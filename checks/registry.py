@@ -15,6 +15,7 @@ MODULES: dict[str, str] = {
     "C5": "checks.c5_dimension",
     "C6": "checks.c6_boundary",
     "C7": "checks.c7_generalization",
+    "C8": "checks.c8_learned",
 }
 
 

@@ -1,4 +1,4 @@
-"""The claims registry: one frozen record per claim of SPEC section 3 (C1-C7), with predictions.
+"""The claims registry: one frozen record per claim of SPEC section 3 (C1-C8), with predictions.
 
 A :class:`Setting` describes one experiment (measure, process, prior, score error, horizon T).
 ``claim.predict(setting)`` checks the claim's hypotheses (named predicates) and either returns the
@@ -160,6 +160,8 @@ NORMAL_FAMILY = Hypothesis("error is a normal offset c t^-a n or a normal scalin
                            lambda s: s.error.kind in (ErrorKind.NORMAL_OFFSET, ErrorKind.NORMAL_SCALING))
 C7_FAMILY = Hypothesis("error is a smoothed score or a scaled exact score",
                        lambda s: s.error.kind in (ErrorKind.SMOOTHED, ErrorKind.NORMAL_SCALING))
+LEARNED = Hypothesis("a score of no known error family (e.g. a trained network)",
+                     lambda s: s.error.kind is ErrorKind.OTHER)
 
 
 # -- predictions ------------------------------------------------------------------------------
@@ -236,6 +238,12 @@ def _predict_c7(s: Setting) -> Prediction:
                       memorizes=lands, l2=beta == 1.0)
 
 
+def _predict_c8(s: Setting) -> Prediction:
+    # A Setting names the error family, not the score: C8 reads its prediction off the score itself.
+    return Prediction("C8", True, "the score's own explosion predicts what its sampler lands on: "
+                      "theory.learned.diagnose(score, train)")
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim: id, statement, source, hypotheses (all must hold) and its prediction rule."""
@@ -285,6 +293,12 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
           "A smoothed score (score of p_{t+h}) gives novel samples (nearest-training distance plateaus above 0); "
           "the exact empirical score scaled by 1/2 (non-L2) still memorizes, only more slowly.",
           PAPER + " (premise); the rates are C6's", (FINITE, C7_FAMILY, PRIOR_EQUIV), _predict_c7),
+    Claim("C8", "Learned scores: the explosion predicts the landing set",
+          "The explosion codimension of a learned score, lim sigma(t)^2 E|s(t, X_t)|^2 over the range of t it "
+          "resolves, predicts what its sampler lands on: d for the training points (memorization), d - k for "
+          "the population's M (generalization); where it lies between or is unresolved the answer is inconclusive.",
+          PAPER + " through C5 and C2/C3; Gu et al. 2023, arXiv:2310.02664 (copy criterion)",
+          (LEARNED,), _predict_c8),
 )}
 
 
