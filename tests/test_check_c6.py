@@ -5,7 +5,8 @@ CONFIRMED and every control REFUTED, each control on the decision it is built to
 their family-wise alpha = 0.01 (Bonferroni over the cases' 36 statistical decisions), sample sizes
 and tolerances are in the module docstring.
 
-False failures: seeds 0..19 of the fast budget gave FALSE_FAILURES_PLACEHOLDER. The full budget
+False failures: seeds 0..19 of the fast budget gave 0 runs with a wrong verdict out of 20 (8 cases,
+6 controls each); closest case margin 0.20 band half-widths, weakest control refuted by 1.75. The full budget
 is the slow test.
 """
 
