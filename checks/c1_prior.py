@@ -1,6 +1,6 @@
 """Check of claim C1 (any prior): with the exact score the output lands on M and covers it for every prior.
 
-SPEC C1 (Pidstrigach 2022, arXiv:2206.01018, formalized as): from a start y the exact reverse SDE is
+CLAIMS.md C1 (Pidstrigach 2022, arXiv:2206.01018, formalized as): from a start y the exact reverse SDE is
 the forward process conditioned on X_T = y, so the output is the pi-mixture of the posteriors
 law(X_0 | X_T = y). That law lives on M and charges every part of it, but it is NOT mu: its relative
 frequencies depend on pi. Among Gaussian priors, KL(p_T || N(m, V)) is minimized by moment matching.
@@ -229,7 +229,7 @@ def posterior_mixture(measure: Measure, prior: Prior, *, T: float, process: Forw
                       rng: np.random.Generator) -> np.ndarray:
     """Exact draws of the predicted output law: y ~ pi, then X_0 ~ law(X_0 | X_T = y).
 
-    Sphere (SPEC section 2): the posterior of the sphere coordinate is vMF with mean vector
+    Sphere (CLAIMS.md §2): the posterior of the sphere coordinate is vMF with mean vector
     kappa nu + alpha r F^T (y - alpha c) / sigma^2, so X_0 = c + r F u. Subspace N(m0, B C B^T): the
     posterior of the tangent coordinate w is N(S (alpha / sigma^2) B^T (y - alpha m0), S) with
     S = (C^-1 + alpha^2 / sigma^2 I)^-1 (Gaussian conjugacy), X_0 = m0 + B w.

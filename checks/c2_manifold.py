@@ -1,4 +1,4 @@
-"""Check of claim C2, *detecting the manifold* (SPEC section 3; Pidstrigach 2022, arXiv:2206.01018).
+"""Check of claim C2, *detecting the manifold* (CLAIMS.md §3; Pidstrigach 2022, arXiv:2206.01018).
 
 Formalized as: if the prior pi is equivalent to p_T and the score error e = s - grad log p_t is L2
 along the forward process, the reverse-SDE output is equivalent to mu, so (i) its distance to M
@@ -33,9 +33,9 @@ carry ~200 nats and empty whole regions of M at any feasible n, although the the
 Negative controls (``control=True``), judged against C2's prediction as if the hypotheses held
 (``CLAIM.rule(setting)``); each must come out REFUTED:
 - NormalOffset a = 1.25, c = 1 on Sphere(1, 3), OU: beyond the L2 region (a >= 1/2) and beyond the
-  landing region (a >= 1, SPEC C6): the normal displacement grows like delta^(-1/4), no landing;
+  landing region (a >= 1, CLAIMS.md C6): the normal displacement grows like delta^(-1/4), no landing;
 - NormalOffset a = 0.75, c = 1 on Subspace(1, 3), OU: not L2, lands, but at rate 1 - a = 1/4
-  (SPEC C6), so the exact rate 1/2 is refuted (shows the rate test can fail);
+  (CLAIMS.md C6), so the exact rate 1/2 is refuted (shows the rate test can fail);
 - a sign error, score -s, on Subspace(2, 5), VP: particles are pushed off M (distance ~ 1/delta);
 - the circle-plus-point mixture sampled with the score of the circle alone (the point component
   dropped; e ~ 1/sigma near the point, not L2), OU: lands on the circle, but the point component

@@ -1,7 +1,7 @@
 """Check of claim C3 (memorization): with the empirical measure of N training points, the exact score
 and every L2-error score output training points only, and every point is hit.
 
-SPEC C3 (Pidstrigach 2022, arXiv:2206.01018, formalized as): the nearest-training-point distance of
+CLAIMS.md C3 (Pidstrigach 2022, arXiv:2206.01018, formalized as): the nearest-training-point distance of
 the output tends to 0 like sigma(delta) (RMS slope 1/2 in delta), every training point is hit with
 positive frequency, and with the exact score, the exact prior p_T and uniform weights the
 frequencies are uniform.
@@ -174,7 +174,7 @@ def _hit_samples(score, design: _Design, n: int, budget: str,
 
 def _offset_finite_range_rate(score: pert.NormalOffset, process: ForwardProcess, deltas, d: int) -> float:
     """Slope over the deltas of sqrt(d sigma^2 + m^2), m = (g0 c / a) t^(1 - a): the offset's mean
-    displacement (leading order, SPEC C6 / theory.symbolic) added to the noise. Above 1/2 at a finite
+    displacement (leading order, CLAIMS.md C6 / theory.symbolic) added to the noise. Above 1/2 at a finite
     range because m decays faster than sigma (1 - a > 1/2) but is not yet negligible at the largest
     delta. An upper estimate: the homogeneous part A t of the mean (A < 0 when m starts near 0 at
     t ~ 1) lowers m at the largest delta (measured at c = 1: 0.509 against this 0.522)."""

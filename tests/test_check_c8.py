@@ -73,9 +73,9 @@ def test_case_specs_reject_bad_fields(make, error, match):
 
 
 def test_claim_and_registry_know_c8():
-    from checks.registry import MODULES, runner
+    from checks.registry import MODULES, check_of
 
-    assert MODULES["C8"] == "checks.c8_learned" and runner("C8") is c8.run
+    assert MODULES["C8"] == "checks.c8_learned" and check_of("C8") is c8.CHECK
     network = Setting(Sphere(2, 3), ErrorSpec.of(lambda t, x: -x))
     assert CLAIMS["C8"].predict(network).covered
     assert not CLAIMS["C8"].predict(Setting(Sphere(2, 3))).covered  # the exact score is C1-C7's business

@@ -109,7 +109,7 @@ def test_normal_rank_on_a_mixture_is_local():
 
 
 def test_kl_to_prior_ordering_and_closed_form():
-    """Moment matching minimizes KL(p_T || Gaussian) (SPEC C1): 0 for Gaussian data, smallest otherwise."""
+    """Moment matching minimizes KL(p_T || Gaussian) (CLAIMS.md C1): 0 for Gaussian data, smallest otherwise."""
     sub = Subspace(2, 3, mean=[1.0, 0.0, 0.5], cov=[[2.0, 0.3], [0.3, 0.5]])
     T = 0.5
     prior = Gaussian.moment_matched(sub, T)

@@ -2,7 +2,7 @@
 
 Reference values are closed forms written here (Gaussian scores and denoisers), the exact scores
 of theory.measures (their own tests check them against mpmath and finite differences), and the
-exact answers of SPEC C3/C5/C7: the empirical score memorizes with codimension d, a population
+exact answers of CLAIMS.md C3/C5/C7: the empirical score memorizes with codimension d, a population
 score generalizes with codimension d - k. Monte-Carlo assertions state seed, sample size and the
 false-failure rate measured over many seeds.
 """
@@ -180,7 +180,7 @@ def _setting(measure, n_train: int, seed: int):
 
 
 def test_exact_empirical_score_is_predicted_and_measured_to_memorize():
-    """SPEC C3/C5: the exact empirical score explodes like d and lands on the training points.
+    """CLAIMS.md C3/C5: the exact empirical score explodes like d and lands on the training points.
     16 points on the circle in R^2, seed 0, n = 4000 profile pairs, 2000 samples per delta. Its
     codimension is d up to rounding (sigma s = -Z exactly once the posterior sits on one point).
     Measured over seeds 0..99 (/tmp study): 100 of 100 memorize on both sides."""
@@ -201,7 +201,7 @@ def test_exact_empirical_score_is_predicted_and_measured_to_memorize():
 
 @pytest.mark.parametrize("measure", [Sphere(1, 2), Sphere(1, 3), Sphere(2, 3)], ids=["circle R2", "circle R3", "S2 R3"])
 def test_exact_population_score_is_predicted_and_measured_to_generalize(measure):
-    """SPEC C5/C7: the population score of a sphere explodes like d - k and its samples land on M
+    """CLAIMS.md C5/C7: the population score of a sphere explodes like d - k and its samples land on M
     away from the training points. 16 training points, seed 0. The codimension estimate is unbiased
     (curvature terms O(sigma^2) <= 1e-7 at the bottom nodes): |c - (d - k)| <= Z se.
     Measured over seeds 0..99 (/tmp study): generalizes on both sides in 100 of 100 for each measure."""
@@ -217,7 +217,7 @@ def test_exact_population_score_is_predicted_and_measured_to_generalize(measure)
 
 
 def test_smoothed_score_runs_into_its_resolution_floor():
-    """A smoothed empirical score (the score of p_{t+h}, h = 1e-3; SPEC C7) stops exploding below
+    """A smoothed empirical score (the score of p_{t+h}, h = 1e-3; CLAIMS.md C7) stops exploding below
     t ~ h. Its profile falls from about 0.2 towards 0 inside the decisive window (seed 0: by 0.14 over
     one node, against the tolerated DROP = 0.125), and its alignment is 0.37 above it at the window's
     first node (a smoothed score points at the blurred cloud, not along the noise). Either ends the
@@ -238,7 +238,7 @@ def test_smoothed_score_runs_into_its_resolution_floor():
 def test_interpolated_score_between_the_references_is_inconclusive():
     """s = 0.7 s_emp + 0.3 s_pop: codimension d - k + w^2 k = 1.49 at d = 2, k = 1, half-way between
     the hypotheses. Read from the explosion alone (check_alignment=False) the prediction is
-    inconclusive, and the sampler memorizes (SPEC C6 with beta = w on the tangent space). By default
+    inconclusive, and the sampler memorizes (CLAIMS.md C6 with beta = w on the tangent space). By default
     the alignment d - k + w k = 1.7 breaks Tweedie's identity by 0.21 > ALIGNMENT_TOL over the whole
     window: no node is trusted there, no verdict on either side. Seed 0; over seeds 0..99: 100 of 100
     (inconclusive, memorizes) without the alignment check, and (inconclusive, inconclusive) with
@@ -257,8 +257,8 @@ def test_interpolated_score_between_the_references_is_inconclusive():
 
 def test_rescaled_explosion_is_refuted_by_sampling():
     """Negative control (near miss): the population score multiplied by sqrt(d / (d - k)) below
-    t = 0.01 explodes exactly like d, so the explosion alone (check_alignment=False, SPEC C8's
-    reading) predicts "memorizes"; the sampler, a scaled normal score (SPEC C6, beta = sqrt(2) > 0),
+    t = 0.01 explodes exactly like d, so the explosion alone (check_alignment=False, CLAIMS.md C8's
+    reading) predicts "memorizes"; the sampler, a scaled normal score (CLAIMS.md C6, beta = sqrt(2) > 0),
     lands on M between the training points. The measurement must refute the prediction. By default
     the alignment sqrt(2) (d - k) != 2 (d - k) keeps the window untrusted: no prediction at all.
     Seed 0; over seeds 0..99: 100 of 100 refuted, and 100 of 100 inconclusive with the check
@@ -278,7 +278,7 @@ def test_rescaled_explosion_is_refuted_by_sampling():
 def test_weak_interpolation_refutes_the_explosion_reading():
     """A limitation of C8's reading, kept as a near-miss control: s = 0.35 s_emp + 0.65 s_pop explodes
     like d - k + w^2 k = 1.12 (read as "generalizes" from the explosion alone) but pulls towards the
-    training points with weight w = 0.35 and memorizes at rate delta^0.35 (SPEC C6/C7). Its
+    training points with weight w = 0.35 and memorizes at rate delta^0.35 (CLAIMS.md C6/C7). Its
     alignment d - k + w k = 1.35 breaks Tweedie's identity by 0.23, so by default the window is not
     trusted. Seed 0; over seeds 0..99: 100 of 100 refuted without the check, 100 of 100
     inconclusive with it (a - c in [0.21, 0.24])."""
@@ -480,7 +480,7 @@ def test_loading_another_file_is_refused(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("n_train, expected", [(4, Behaviour.MEMORIZES), (256, Behaviour.GENERALIZES)])
 def test_trained_network_is_predicted_and_measured_alike(n_train, expected):
-    """SPEC C8 on trained networks: a 4x256 noise predictor, 8000 steps, on n_train points of the
+    """CLAIMS.md C8 on trained networks: a 4x256 noise predictor, 8000 steps, on n_train points of the
     2-sphere in R^3 (points from default_rng(1000 + N), network seed 0, diagnosis seed 1) memorizes 4
     points and generalizes from 256, and the diagnosis predicts and measures it alike. About 20 s
     per case on 2 cores. Measured for network seeds 0, 1, 2 (diagnosis seeds 1, 2, 3): decided and

@@ -1,4 +1,4 @@
-"""The claims registry: one frozen record per claim of SPEC section 3 (C1-C8), with predictions.
+"""The claims registry: one frozen record per claim of CLAIMS.md §3 (C1-C8), with predictions.
 
 A :class:`Setting` describes one experiment (measure, process, prior, score error, horizon T).
 ``claim.predict(setting)`` checks the claim's hypotheses (named predicates) and either returns the
@@ -98,7 +98,7 @@ class Prediction:
     covers_all : every part of M keeps positive mass. memorizes : outputs are training points.
     codimension : predicted lim sigma^2 E|score|^2 (d - k; weight-averaged for mixtures).
     hit_probabilities : (N,) predicted frequencies of the training points (PointCloud settings).
-    l2 : whether the score error satisfies the L2 condition of SPEC C2.
+    l2 : whether the score error satisfies the L2 condition of CLAIMS.md C2.
     """
 
     claim: str
@@ -130,7 +130,7 @@ def _prior_equivalent(s: Setting) -> bool:
 
 
 def error_is_l2(s: Setting) -> bool | None:
-    """The L2 condition of SPEC C2 for the setting's error family (None: unknown family)."""
+    """The L2 condition of CLAIMS.md C2 for the setting's error family (None: unknown family)."""
     from theory.symbolic import ErrorFamily, boundary_prediction
 
     kind, codim = s.error.kind, s.measure.d - s.measure.k

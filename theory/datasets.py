@@ -1,4 +1,4 @@
-"""Real data as point sets (SPEC section 2): scikit-learn's bundled digits.
+"""Real data as point sets (CLAIMS.md §2): scikit-learn's bundled digits.
 
 scikit-learn is an optional dependency (the ``report`` and ``test`` extras); it ships the digits
 data inside the package, so nothing is downloaded.

@@ -1,8 +1,8 @@
-"""Numeric predicates: Monte-Carlo estimators of the quantities the claims are stated in (SPEC C1, C2, C5).
+"""Numeric predicates: Monte-Carlo estimators of the quantities the claims are stated in (CLAIMS.md C1, C2, C5).
 
 - :func:`l2_error_integral`: int_delta^T (g^2/2) E_fwd |e(t, X_t)|^2 dt with a standard error,
   and a verdict on the L2 condition from its growth as delta -> 0;
-- :func:`codimension`: sigma(t)^2 E_fwd |s(t, X_t)|^2 -> d - k (SPEC C5);
+- :func:`codimension`: sigma(t)^2 E_fwd |s(t, X_t)|^2 -> d - k (CLAIMS.md C5);
 - :func:`normal_rank`: the rank of the score's normal space near a point of M, from the singular
   values of scores sampled there (compare Stanczuk et al. 2022, arXiv:2212.12611);
 - :func:`kl_to_prior`: KL(p_T || pi), closed form for Gaussian p_T and pi, Monte Carlo otherwise;
@@ -77,7 +77,7 @@ def l2_error_integral(error: Field, measure: Measure, *, T: float, decades: int 
     """Estimate int_delta^T (g(t)^2 / 2) E_fwd |e(t, X_t)|^2 dt for delta = T 10^-j, j = 1..decades.
 
     error : (t, x (n, d)) -> e(t, x) (n, d), e.g. ``Perturbation.error``. The weight g^2/2 is the
-    Girsanov factor of SPEC C2 (1 in OU, where this is the spec's integral). Quadrature in log t,
+    Girsanov factor of CLAIMS.md C2 (1 in OU, where this is the spec's integral). Quadrature in log t,
     ``NODES_PER_DECADE`` Gauss-Legendre nodes per decade, n fresh forward samples per node.
     The L2 verdict looks at the increments D_j = I(T 10^-j) - I(T 10^-(j-1)) over the last three
     decades (earlier ones carry the transient of large t): log10 D_j is fitted linearly in j
@@ -145,7 +145,7 @@ class CodimensionEstimate:
 
 def codimension(score: Field, measure: Measure, *, times: Sequence[float], n: int = 4000,
                 rng: np.random.Generator, process: ForwardProcess = DEFAULT_PROCESS) -> CodimensionEstimate:
-    """Estimate d - k from the explosion rate sigma(t)^2 E_fwd|s(t, X_t)|^2 -> d - k (SPEC C5).
+    """Estimate d - k from the explosion rate sigma(t)^2 E_fwd|s(t, X_t)|^2 -> d - k (CLAIMS.md C5).
 
     score : (t, x) -> (n, d), exact or learned. times : >= 2 small times (e.g. 1e-4 .. 1e-2).
     """
@@ -228,7 +228,7 @@ class KLEstimate:
 
 def kl_to_prior(measure: Measure, prior: Prior, *, T: float, process: ForwardProcess = DEFAULT_PROCESS,
                 n: int = 20000, rng: np.random.Generator | None = None) -> KLEstimate:
-    """KL(p_T || pi) = E_{p_T}[log p_T - log pi] (SPEC C1, C2).
+    """KL(p_T || pi) = E_{p_T}[log p_T - log pi] (CLAIMS.md C1, C2).
 
     Closed form when mu is a :class:`Subspace` (p_T Gaussian) and pi is :class:`Gaussian`:
     1/2 [tr(V1^-1 V0) + (m1 - m0)^T V1^-1 (m1 - m0) - d + log det V1 - log det V0]. Otherwise Monte

@@ -85,7 +85,7 @@ class _SeriesRecorder(Recorder):
 
 @dataclass(frozen=True)
 class Distance(Observer):
-    """Distance of the particles to the support M of ``measure`` (SPEC section 4).
+    """Distance of the particles to the support M of ``measure`` (CLAIMS.md §4).
 
     Records ``rms`` = sqrt(mean dist^2), ``median`` and ``mean`` at each observed time.
     """
@@ -145,7 +145,7 @@ class ErrorIntegral(Observer):
     """Running path integral of (g(t)^2 / 2) |s(t, Y_t) - s_ref(t, Y_t)|^2 dt along each particle.
 
     The left-point (Ito) rule on the sampler's grid, evaluated where the sampler evaluated its
-    score. With s_ref the exact score this is the Girsanov integrand of SPEC C2 evaluated along the
+    score. With s_ref the exact score this is the Girsanov integrand of CLAIMS.md C2 evaluated along the
     reverse paths. Result: :class:`Series` with ``mean`` and ``sem`` of the running integral at
     every grid time after the first, plus ``per_particle`` (n,) at the end in ``final``.
     """

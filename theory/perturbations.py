@@ -1,4 +1,4 @@
-"""Score-error families (SPEC section 3: C2, C4, C6, C7).
+"""Score-error families (CLAIMS.md §3: C2, C4, C6, C7).
 
 Each family is a frozen, callable wrapper: ``family(t, x)`` returns s(t, x) = base(t, x) + e(t, x)
 for a base score (usually :class:`ExactScore`) and an error e in closed form, given by
@@ -114,7 +114,7 @@ class NormalOffset(Perturbation):
 
     For a linear subspace (v normal to it) n is the constant v; for a sphere with v along the
     off-span directions it is constant too. Rows where N_x v = 0 get e = 0. L2 iff a < 1/2; lands
-    on M iff a < 1 (SPEC C6, derived in :mod:`theory.symbolic`).
+    on M iff a < 1 (CLAIMS.md C6, derived in :mod:`theory.symbolic`).
     """
 
     kind: ClassVar[str] = "normal_offset"
@@ -147,7 +147,7 @@ class NormalScaling(Perturbation):
     """e(t, x) = (beta - 1) N_x s(t, x): the normal part of the score multiplied by beta.
 
     For a PointCloud (k = 0, N_x = I) this is beta s, e.g. "half the exact score" at beta = 1/2
-    (SPEC C7). L2 only at beta = 1 when k < d; lands on M iff beta > 0, at rate delta^min(beta, 1/2).
+    (CLAIMS.md C7). L2 only at beta = 1 when k < d; lands on M iff beta > 0, at rate delta^min(beta, 1/2).
     """
 
     kind: ClassVar[str] = "normal_scaling"

@@ -1,4 +1,4 @@
-"""Initial laws pi of the reverse SDE at forward time T (SPEC C1, C2).
+"""Initial laws pi of the reverse SDE at forward time T (CLAIMS.md C1, C2).
 
 A prior is a frozen object with ``d``, ``sample(n, rng) -> (n, d)`` and, where it has a
 density, ``log_density(x) -> (n,)`` (used for KL(p_T || pi)). Any callable ``(n, rng) -> (n, d)``
@@ -107,7 +107,7 @@ class Gaussian(Prior):
 
     @classmethod
     def moment_matched(cls, measure: Measure, T: float, *, process: ForwardProcess = DEFAULT_PROCESS) -> Gaussian:
-        """The Gaussian closest to p_T in KL(p_T || .) (SPEC C1): moment matching.
+        """The Gaussian closest to p_T in KL(p_T || .) (CLAIMS.md C1): moment matching.
 
         mean = alpha(T) E_mu X, cov = alpha(T)^2 Cov_mu X + sigma(T)^2 I.
         """

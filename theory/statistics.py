@@ -1,4 +1,4 @@
-"""The statistics that judge claims (SPEC section 4): slopes in delta, plateaus, memorization.
+"""The statistics that judge claims (CLAIMS.md §4): slopes in delta, plateaus, memorization.
 
 "Lands on M" is never one number at one delta: it is the log-log slope of a robust distance
 statistic against delta over several decades, with a bootstrap confidence band. Each function
@@ -17,7 +17,7 @@ from scipy import optimize, special, stats
 from theory import _validate
 
 # Slope magnitude below which a distance curve counts as flat. Landing on M under any of the
-# families we study has an exponent >= 1/4 over the tested range (SPEC C6: min(beta, 1/2) with
+# families we study has an exponent >= 1/4 over the tested range (CLAIMS.md C6: min(beta, 1/2) with
 # beta >= 1/4 on our grids, 1 - a with a <= 3/4); a plateau has exponent 0. 0.1 separates the two
 # with room for the bootstrap band (typically +-0.02 at n = 2000 per delta).
 FLAT_SLOPE = 0.1

@@ -85,7 +85,7 @@ def test_fokker_planck(case):
     """log p_t solves d/dt log p = -d f - f x . s + (g^2 / 2)(div s + |s|^2), s = grad log p_t.
 
     This is the forward Kolmogorov equation d/dt p = -div(f x p) + (g^2 / 2) Laplace p divided by
-    p (SPEC section 1). The residual R = A - (B + C + D + E) of its five terms A = d/dt log p,
+    p (CLAIMS.md §1). The residual R = A - (B + C + D + E) of its five terms A = d/dt log p,
     B = -d f, C = -f x . s, D = (g^2/2) div s, E = (g^2/2)|s|^2 is compared with the bound below;
     s is the closed-form score, A and div s are central differences.
 
@@ -327,7 +327,7 @@ def test_denoise_matches_monte_carlo_posterior_mean(measure, process, data):
 # -- Tweedie --------------------------------------------------------------------------------------
 @given(sts.cases())
 def test_tweedie_consistency(case):
-    """score(t, x) == (alpha(t) denoise(t, x) - x) / sigma(t)^2 (SPEC section 1, Tweedie's formula).
+    """score(t, x) == (alpha(t) denoise(t, x) - x) / sigma(t)^2 (CLAIMS.md §1, Tweedie's formula).
 
     Subspace, Product and Mixture compute the score directly, not through the denoiser, so this
     ties two closed forms. Bound: the right side, formed here, cancels when x ~ alpha denoise, with

@@ -87,7 +87,7 @@ def test_score_is_gradient_of_log_density(case):
 
 @given(sts.sphere_cases(t_max=2.0))
 def test_score_agrees_with_tweedie(case):
-    """The direct score equals Tweedie (alpha denoise - x) / sigma^2 (SPEC section 1).
+    """The direct score equals Tweedie (alpha denoise - x) / sigma^2 (CLAIMS.md §1).
 
     The two are computed differently (the score never forms alpha D - x) from the same coordinates
     u = Q^T y and the same kernel outputs (A_p/|m| and 1 - A_p come from one evaluation, so they are
@@ -952,7 +952,7 @@ def test_sphere_score_near_the_centre_keeps_precision(k, t):
     """Uniform unit k-sphere in R^{k+1}, query 3e-9 from the centre: score to 16 eps relative.
 
     Reference: (alpha r A_p(b) x / |x| - x) / sigma^2, b = alpha r |x| / sigma^2, A_p = I_{p/2} / I_{p/2-1},
-    in mpmath at 50 digits (SPEC section 2). Near the centre A_p ~ b / p, so the score is about
+    in mpmath at 50 digits (CLAIMS.md §2). Near the centre A_p ~ b / p, so the score is about
     -(1 - alpha^2 r^2 / (p sigma^2)) x / sigma^2: no cancellation (alpha^2 r^2 / (p sigma^2) <= 0.08
     here), and the standard frame involves no BLAS product. Rounding: about 10 elementwise steps
     (b, the continued fraction, alpha r A_p - |z|, the divisions) plus one ulp each of NumPy's

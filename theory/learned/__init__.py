@@ -1,4 +1,4 @@
-"""Learned scores: diagnose memorization against generalization, and train score networks (SPEC C8).
+"""Learned scores: diagnose memorization against generalization, and train score networks (CLAIMS.md C8).
 
 - :func:`diagnose` predicts from a score's explosion profile whether its sampler lands on the
   training points or on a k-dimensional set, and measures it by sampling (:class:`Diagnosis`);

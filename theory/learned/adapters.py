@@ -1,4 +1,4 @@
-"""Adapters from the common parametrizations of diffusion networks to a score s(t, x) (SPEC C8).
+"""Adapters from the common parametrizations of diffusion networks to a score s(t, x) (CLAIMS.md C8).
 
 A network trained for the linear forward process X_t = alpha(t) X_0 + sigma(t) Z (``process``) is
 turned into the score callable s(t, x) -> (n, d) that :func:`theory.learned.diagnose` and
@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS
-from theory.processes import ForwardProcess, check_process
+from theory.processes import DEFAULT_PROCESS, ForwardProcess, check_process
 
 Model = Callable[[float, np.ndarray], np.ndarray]
 
@@ -89,7 +88,7 @@ class NoisePredictionScore:
     """s(t, x) = -eps(t, x) / sigma(t) for a noise predictor eps(t, x) ~ E[Z | X_t = x]."""
 
     eps: Model
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_callable(self.eps, "eps")
@@ -107,7 +106,7 @@ class DenoiserScore:
     """s(t, x) = (alpha(t) D(t, x) - x) / sigma(t)^2 for a denoiser D(t, x) ~ E[X_0 | X_t = x]."""
 
     denoiser: Model
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_callable(self.denoiser, "denoiser")
@@ -130,7 +129,7 @@ class SigmaModelScore:
 
     model: Model
     parametrization: Parametrization
-    process: ForwardProcess = field(default=_DEFAULT_PROCESS, kw_only=True)
+    process: ForwardProcess = field(default=DEFAULT_PROCESS, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_callable(self.model, "model")
@@ -157,7 +156,7 @@ class SigmaModelScore:
         return (alpha * out - x) / sigma2
 
 
-def from_noise_prediction(eps: Model, *, process: ForwardProcess = _DEFAULT_PROCESS) -> NoisePredictionScore:
+def from_noise_prediction(eps: Model, *, process: ForwardProcess = DEFAULT_PROCESS) -> NoisePredictionScore:
     """The score s(t, x) = -eps(t, x) / sigma(t) of a noise predictor eps(t, x) (Ho et al. 2020).
 
     eps : callable (t: float, x: ndarray (n, d)) -> ndarray (n, d), trained to predict Z in
@@ -166,17 +165,17 @@ def from_noise_prediction(eps: Model, *, process: ForwardProcess = _DEFAULT_PROC
     return NoisePredictionScore(eps, process=process)
 
 
-def from_denoiser(denoiser: Model, *, process: ForwardProcess = _DEFAULT_PROCESS) -> DenoiserScore:
+def from_denoiser(denoiser: Model, *, process: ForwardProcess = DEFAULT_PROCESS) -> DenoiserScore:
     """The score s(t, x) = (alpha(t) D(t, x) - x) / sigma(t)^2 of a denoiser (x0-prediction) D.
 
     denoiser : callable (t: float, x: ndarray (n, d)) -> ndarray (n, d), trained to predict X_0
-    from X_t = x. Tweedie's formula (SPEC section 1).
+    from X_t = x. Tweedie's formula (CLAIMS.md §1).
     """
     return DenoiserScore(denoiser, process=process)
 
 
 def from_sigma_model(model: Model, *, parametrization: Parametrization | str,
-                     process: ForwardProcess = _DEFAULT_PROCESS) -> SigmaModelScore:
+                     process: ForwardProcess = DEFAULT_PROCESS) -> SigmaModelScore:
     """The score of a model conditioned on the noise level (NCSN, EDM) instead of t.
 
     model : callable (sigma~: float, x~: ndarray (n, d)) -> ndarray (n, d), called with

@@ -1,4 +1,4 @@
-"""Profiles of a score along t on the forward-noised training set (SPEC C5, C2/C3, C8).
+"""Profiles of a score along t on the forward-noised training set (CLAIMS.md C5, C2/C3, C8).
 
 For a training set x_1..x_N (its empirical measure mu_N = ``PointCloud(train)``) and a score s,
 draw once the pairs (I_j, Z_j), j = 1..n, I uniform on 1..N and Z ~ N(0, I_d), and evaluate at every
@@ -6,7 +6,7 @@ node t of a decreasing grid on X_t = alpha(t) x_I + sigma(t) Z, a sample of the 
 mu_N. The same pairs serve every node (common random numbers), so the profiles are smooth in t and
 their node-to-node changes are not masked by Monte-Carlo noise. Three families:
 
-(i) explosion (SPEC C5): the codimension profile
+(i) explosion (CLAIMS.md C5): the codimension profile
 
         c(t) = d + E[sigma(t)^2 |s(t, X_t)|^2 - |Z|^2]  (= sigma(t)^2 E|s(t, X_t)|^2, as E|Z|^2 = d),
 
@@ -21,11 +21,11 @@ their node-to-node changes are not masked by Monte-Carlo noise. Three families:
     for the exact score of the training set's forward law a = c (Tweedie: sigma s = -E[Z | X_t]),
     and near t = 0 the population score has a = c = d - k too. A score that interpolates,
     s = w s_emp + (1 - w) s_pop, has a = d - k + w k but c = d - k + w^2 k: the pull towards the
-    training points (which makes the sampler memorize for every w > 0, SPEC C6/C7) enters c only
+    training points (which makes the sampler memorize for every w > 0, CLAIMS.md C6/C7) enters c only
     at second order, and a - c measures it.
 
 (ii) error against the empirical score, e_emp(t) = sigma^2 E|s - s_emp|^2, and the L2 integral
-    int (g^2/2) E|s - s_emp|^2 dt over a range (the Girsanov term of SPEC C2; finite for every L2
+    int (g^2/2) E|s - s_emp|^2 dt over a range (the Girsanov term of CLAIMS.md C2; finite for every L2
     error, and C3: an L2 error against s_emp memorizes).
 
 (iii) with a population measure mu (the law the training set was drawn from): e_pop(t) =

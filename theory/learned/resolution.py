@@ -1,4 +1,4 @@
-"""The range of t on which a score's explosion profile can be trusted, and the decisive window (SPEC C8).
+"""The range of t on which a score's explosion profile can be trusted, and the decisive window (CLAIMS.md C8).
 
 Two facts about exact scores bound what a trusted profile c(t) = sigma^2 E|s(t, X_t)|^2 (on the
 forward-noised training set, :mod:`theory.learned.profiles`) may do:
@@ -21,7 +21,7 @@ forward-noised training set, :mod:`theory.learned.profiles`) may do:
   sigma^2 = 0.09, where the curvature terms show), and by at most 0.034 k elsewhere. A profile that
   falls while t decreases is losing resolution: a network whose output eps_theta cannot follow the
   1/sigma-steep noise any more predicts eps ~ 0 there, and c(t) drops towards 0, the profile of a
-  bounded drift (SPEC C4).
+  bounded drift (CLAIMS.md C4).
 
 The decisive window is where the two hypotheses differ: the exact empirical score's profile is
 within BAND k_ref of d (the training points are separated at the scale sigma(t)), so a score that
@@ -115,7 +115,7 @@ def resolve(profile: ExplosionProfile, *, k_ref: int, check_alignment: bool = Tr
     Walking down the grid from its top, node j is trusted while c(t_j) <= d + STAM_EXCESS k_ref and,
     at or below t_separation, c(t_j) >= max(c over the window nodes above it) - DROP k_ref and (with
     ``check_alignment``) |a(t_j) - c(t_j)| <= ALIGNMENT_TOL k_ref. Without the alignment condition
-    the range is that of the explosion profile alone, as SPEC C8 states the prediction.
+    the range is that of the explosion profile alone, as CLAIMS.md C8 states the prediction.
     """
     times, c, d = profile.times, profile.value, profile.d
     m = times.size

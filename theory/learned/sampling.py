@@ -1,4 +1,4 @@
-"""What a score's sampler lands on, measured by sampling (SPEC C3, C7, C8; SPEC section 4).
+"""What a score's sampler lands on, measured by sampling (CLAIMS.md C3, C7, C8; CLAIMS.md §4).
 
 For each early-stopping time delta, :func:`theory.reverse_sde` (default scheme and grid, default
 prior) runs the reverse SDE with the score from T down to delta, and the samples are measured as
@@ -8,7 +8,7 @@ memorization):
 - the distance to the nearest training point: its RMS and its median against delta, each with the
   log-log slope and bootstrap band of :func:`theory.statistics.loglog_slope`. Slope ~ 1/2 (band above
   FLAT_SLOPE): the samples land on the training points, at the rate sigma(delta) of the exact
-  empirical score (SPEC C3). Slope ~ 0 at a positive level: they do not (SPEC C7);
+  empirical score (CLAIMS.md C3). Slope ~ 0 at a positive level: they do not (CLAIMS.md C7);
 - the copy fraction of Gu et al. 2023 (arXiv:2310.02664, their memorization ratio): the fraction
   of samples whose nearest training point is closer than COPY_RATIO times the second nearest;
 - with a population measure, the RMS distance to its support M and its slope (landing on M).

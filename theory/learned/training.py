@@ -1,4 +1,4 @@
-"""Score networks trained by denoising score matching (SPEC C8): the learned scores C8 is about.
+"""Score networks trained by denoising score matching (CLAIMS.md C8): the learned scores C8 is about.
 
 The loss. For a training set x_1..x_N in R^d and the process's kernel X_t = alpha(t) x_I + sigma(t) Z
 (I uniform on 1..N, Z ~ N(0, I)), the network F_theta defines a noise prediction eps_theta, by one of
@@ -18,9 +18,9 @@ trained on
 
 the denoising score-matching loss of Vincent (2011) with the weighting lambda = sigma^2 of Ho et al.
 (2020) and Song et al. (2021). log t is drawn uniformly on [log t_min, log T], so every decade of t
-gets the same share of the steps (the explosion of the score near t = 0, SPEC C5, is spread over
+gets the same share of the steps (the explosion of the score near t = 0, CLAIMS.md C5, is spread over
 decades). Its minimizer over all functions is the exact score of the empirical measure
-(``PointCloud(train).score``): a network that minimizes the loss perfectly memorizes (SPEC C3).
+(``PointCloud(train).score``): a network that minimizes the loss perfectly memorizes (CLAIMS.md C3).
 The loss is the same function of eps_theta for both parametrizations; they differ in what the
 network must represent near t = 0: a noise predictor must vary on the scale sigma in x (the noise
 sigma Z is what it extracts); a denoiser varies on the scale of the data's geometry (D tends to the

@@ -1,4 +1,4 @@
-"""The interface every data measure implements (SPEC section 2).
+"""The interface every data measure implements (CLAIMS.md §2).
 
 A measure mu on R^d with support M of intrinsic dimension k gives, for any linear forward
 process, the exact marginal p_t(x) = E_mu[N(x; alpha(t) X_0, sigma(t)^2 I)], its score and the
@@ -210,7 +210,7 @@ class Measure(abc.ABC):
         return self._sample(n, _validate.generator(rng))
 
     def distance(self, x: np.ndarray) -> np.ndarray:
-        """Euclidean distance to the support M (SPEC section 4). x : (n, d) -> (n,)."""
+        """Euclidean distance to the support M (CLAIMS.md §4). x : (n, d) -> (n,)."""
         x = _validate.points(x, self.d)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = self._distance(x)
@@ -226,7 +226,7 @@ class Measure(abc.ABC):
     def normal_part(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """v minus its projection on the tangent space of M at project(x): the normal component.
 
-        x, v : ndarray, shape (n, d) -> (n, d). Used by the score-error families of SPEC C6.
+        x, v : ndarray, shape (n, d) -> (n, d). Used by the score-error families of CLAIMS.md C6.
         """
         x = _validate.points(x, self.d)
         v = _validate.points(v, self.d, name="v")

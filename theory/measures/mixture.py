@@ -1,4 +1,4 @@
-"""Weighted mixtures (unions) of measures, supports of different dimensions allowed (SPEC section 2).
+"""Weighted mixtures (unions) of measures, supports of different dimensions allowed (CLAIMS.md §2).
 
 mu = sum_j w_j mu_j. With responsibilities r_j(x) = softmax_j(log w_j + log p_t^(j)(x)):
 

@@ -1,4 +1,4 @@
-"""Weighted finite point sets: the empirical measure of a training set (SPEC section 2, C3, C7).
+"""Weighted finite point sets: the empirical measure of a training set (CLAIMS.md §2, C3, C7).
 
 mu = sum_i w_i delta_{x_i}. For the kernel N(alpha x0, var I),
 
@@ -507,7 +507,7 @@ class PointCloud(Measure):
         return index
 
     def posterior(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
-        """Posterior probabilities P(X_0 = x_i | X_t = x), shape (n, N) (SPEC C1, C3).
+        """Posterior probabilities P(X_0 = x_i | X_t = x), shape (n, N) (CLAIMS.md C1, C3).
 
         pi_i(x) = w_i N(x; alpha x_i, var I) / p_t(x). Evaluated by log-sum-exp.
         """

@@ -1,4 +1,4 @@
-"""Products of measures on orthogonal subspaces (SPEC section 2), e.g. the flat torus S^1 x S^1 in R^4.
+"""Products of measures on orthogonal subspaces (CLAIMS.md §2), e.g. the flat torus S^1 x S^1 in R^4.
 
 mu = mu_1 x ... x mu_m on R^{d_1} x ... x R^{d_m} = R^d, optionally rotated by an orthogonal Q:
 X = Q (X^(1), ..., X^(m)). The Gaussian kernel factorizes over orthogonal blocks, so for z = Q^T x

@@ -1,4 +1,4 @@
-"""The k-sphere with the uniform (area) law or a von Mises-Fisher law (SPEC section 2).
+"""The k-sphere with the uniform (area) law or a von Mises-Fisher law (CLAIMS.md §2).
 
 Geometry. With p = k + 1, a center c in R^d, a radius r > 0 and a frame F (d x p, orthonormal
 columns), the support is M = {c + r F u : u in S^{p-1}} (S^{p-1} the unit sphere of R^p, which is
@@ -9,7 +9,7 @@ the k-sphere S^k). The law of u is uniform on S^{p-1} (kappa = 0) or von Mises-F
 
 with mean direction nu (a unit vector in frame coordinates) and concentration kappa >= 0.
 
-Diffused law (SPEC section 2; the formulas are our derivation). For the kernel N(alpha x0, var I)
+Diffused law (CLAIMS.md §2; the formulas are our derivation). For the kernel N(alpha x0, var I)
 put y = x - alpha c, z = F^T y (shape (p,)), y_perp = y - F z, b = alpha r |z| / var and
 m = kappa nu + alpha r z / var. Because |F u| = 1,
 
@@ -133,7 +133,7 @@ UNIT_NORM_TOL = 1e-8
 
 @dataclass(frozen=True, eq=False)
 class Sphere(Measure):
-    """The k-sphere {c + r F u : |u| = 1} in R^d, uniform or von Mises-Fisher (SPEC section 2).
+    """The k-sphere {c + r F u : |u| = 1} in R^d, uniform or von Mises-Fisher (CLAIMS.md §2).
 
     Parameters
     ----------
@@ -267,7 +267,7 @@ class Sphere(Measure):
         return zn, zhat
 
     def _distance(self, x: np.ndarray) -> np.ndarray:
-        """sqrt((|F^T (x - c)| - r)^2 + |off-span part of x - c|^2) (SPEC section 4). (n, d) -> (n,)."""
+        """sqrt((|F^T (x - c)| - r)^2 + |off-span part of x - c|^2) (CLAIMS.md §4). (n, d) -> (n,)."""
         u = self._coordinates(x, 1.0)
         radial = self._span_norm(u)[0] - self.radius
         return row_norms(np.column_stack([radial, u[:, self._p:]]))
@@ -373,7 +373,7 @@ class Sphere(Measure):
         return Partition(masses, cell_of, self.d)
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """(E X, Cov X), shapes (d,) and (d, d), for X = c + r F u (our derivation; SPEC C1).
+        """(E X, Cov X), shapes (d,) and (d, d), for X = c + r F u (our derivation; CLAIMS.md C1).
 
         Uniform: E X = c, Cov X = r^2 / p F F^T. vMF on S^{p-1}: E u = A_p(kappa) nu and
         E[u u^T] = (A_p/kappa) I + (1 - p A_p/kappa) nu nu^T (its trace is 1, and
@@ -438,7 +438,7 @@ class Sphere(Measure):
         return [slice(start, min(start + rows, n)) for start in range(0, n, rows)]
 
     def _log_density(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
-        """log p_t(x), x : (n, d) -> (n,) (module docstring; SPEC section 2, our derivation).
+        """log p_t(x), x : (n, d) -> (n,) (module docstring; CLAIMS.md §2, our derivation).
 
         log p_t = -(d/2) log(2 pi var) - ((|z| - alpha r)^2 + |y_perp|^2) / (2 var)
                   + (|m| - b - kappa) + ell(kappa) - ell(|m|),
@@ -485,7 +485,7 @@ class Sphere(Measure):
     def _denoise(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
         """E[X_0 | X_t = x] = c + r F (A_p(|m|)/|m|) m, m = kappa nu + (alpha r / var) z. (n, d) -> (n, d).
 
-        SPEC section 2 (our derivation); A_p(|m|)/|m| -> 1/p as m -> 0, where the result is c.
+        CLAIMS.md §2 (our derivation); A_p(|m|)/|m| -> 1/p as m -> 0, where the result is c.
         """
         out = np.empty(x.shape)
         flagged = [self._denoise_block(x[rows], alpha, var, out[rows]) + rows.start
@@ -522,7 +522,7 @@ class Sphere(Measure):
     def _score(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
         """grad log p_t(x) = (F w - y_perp) / var, w = alpha r A_p(|m|) m/|m| - z. (n, d) -> (n, d).
 
-        Tweedie (SPEC section 1) with the denoiser above, split so that nothing cancels (our
+        Tweedie (CLAIMS.md §1) with the denoiser above, split so that nothing cancels (our
         derivation): w = w_rad zhat + w_tan with
             w_tan = alpha r (A_p/|m|) kappa (nu - cos zhat),
             w_rad = (alpha r - |z|) - alpha r [(1 - A_p) + A_p (1 - gamma)],

@@ -1,4 +1,4 @@
-"""Gaussian measures on affine subspaces (SPEC section 2): mu = N(m, U C U^T), U orthonormal (d, k).
+"""Gaussian measures on affine subspaces (CLAIMS.md §2): mu = N(m, U C U^T), U orthonormal (d, k).
 
 Under the kernel N(alpha x0, var I) the marginal is Gaussian, exactly:
 p_t = N(alpha m, alpha^2 U C U^T + var I). Diagonalizing C = Q diag(lam) Q^T and writing V = U Q,
