@@ -53,8 +53,8 @@ The table
     its sampler follows a normal score scaled by beta = sqrt(2) > 0 (CLAIMS.md C6), which lands on
     M at rate 1/2 and has no tangential pull towards the training points: it generalizes. The
     smallest factor that makes the rule predict "memorizes" is sqrt((d - 0.25 k) / (d - k)) = 1.32;
-    at f = 1.36 the predictor abstained in 8 of 50 seeds, at sqrt(2) in 0 of 50 (calibration in
-    /tmp). Expected: refuted. The library's default predictor (alignment check on) abstains on it,
+    at f = 1.36 the predictor abstained in 8 of 50 seeds, at sqrt(2) in 0 of 50 (a calibration run
+    outside the suite). Expected: refuted. The library's default predictor (alignment check on) abstains on it,
     which the record states.
   * ``interpolated score``: s = w s_emp + (1 - w) s_pop, w = INTERPOLATION_W = 0.25, on the circle
     in R^2 (N = 16). Its explosion d - k + w^2 k reads as generalization (lambda = 1 - w^2 = 0.94

@@ -39,7 +39,7 @@ from hypothesis.extra import numpy as hnp
 
 from theory import OU, VE, VP, ForwardProcess, Measure, Mixture, PointCloud, Product, Sphere, Subspace
 
-# Time range of the deterministic laws (issue 2): from well inside the small-noise regime to a time
+# Time range of the deterministic laws: from well inside the small-noise regime to a time
 # where every process is close to its stationary or exploded law.
 T_MIN, T_MAX = 1e-4, 10.0
 # Largest ambient dimension drawn: keeps closed-form evaluations and finite-difference stencils
@@ -262,7 +262,7 @@ def query_points(draw, measure: Measure, sigma: float, *, far_max: float = R_FAR
     return np.concatenate(rows), tuple(labels)
 
 
-# Extreme inputs (issue 11): the time range where sigma(t)^2 goes from about 1e-303 (OU, VP, VE at
+# Extreme inputs: the time range where sigma(t)^2 goes from about 1e-303 (OU, VP, VE at
 # t = 1e-300; still a normal float64) to beyond float64 (VE near t = 1e3), and offsets and radii of
 # queries across the whole exponent range that leaves room for the measures' own O(1) scales.
 T_EXTREME_MIN, T_EXTREME_MAX = 1e-300, 1e3

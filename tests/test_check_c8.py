@@ -150,7 +150,7 @@ def test_exact_part_confirms_its_cases_and_refutes_its_controls():
     exact population score (generalizes) of 16 points on the 2-sphere in R^3 are confirmed on all
     their decisions; the rescaled explosion (predicted "memorizes", generalizes) and the interpolated
     score w = 0.25 (predicted "generalizes", memorizes) are refuted, and the library's default
-    predictor (alignment checked) abstains on both. Measured over seeds 0..99 (/tmp study): the
+    predictor (alignment checked) abstains on both. Measured over seeds 0..99 (a study outside the suite): the
     same outcome in 100 of 100 (no false failure; fewest margins: see the report)."""
     result = run_claim(c8.CHECK, seed=0, budget=Budget.FAST, only=_exact_names(Budget.FAST))
     assert len(result.cases) == 4 and result.verdict is Verdict.CONFIRMED
@@ -221,7 +221,7 @@ def test_transition_collects_each_series_in_n_order():
 def test_fast_check_confirms():
     """The whole fast budget at seed 0: four trained networks (2-sphere in R^3 and torus, N = 4 and
     256) predicted and measured alike, the exact cases confirmed, the controls refuted. About 60-90 s
-    on 2 cores. Seeds 0..5 (/tmp study): confirmed in 6 of 6 (margins in c8_learned's docstring)."""
+    on 2 cores. Seeds 0..5 (a study outside the suite): confirmed in 6 of 6 (margins in c8_learned's docstring)."""
     pytest.importorskip("jax")
     result = c8.run(seed=0, budget="fast")
     assert result.verdict is Verdict.CONFIRMED, [(c.name, c.verdict) for c in result.cases]

@@ -183,7 +183,7 @@ def test_exact_empirical_score_is_predicted_and_measured_to_memorize():
     """CLAIMS.md C3/C5: the exact empirical score explodes like d and lands on the training points.
     16 points on the circle in R^2, seed 0, n = 4000 profile pairs, 2000 samples per delta. Its
     codimension is d up to rounding (sigma s = -Z exactly once the posterior sits on one point).
-    Measured over seeds 0..99 (/tmp study): 100 of 100 memorize on both sides."""
+    Measured over seeds 0..99 (a study outside the suite): 100 of 100 memorize on both sides."""
     circle = Sphere(1, 2)
     train, cloud = _setting(circle, 16, 0)
     for population in (circle, None):
@@ -204,7 +204,7 @@ def test_exact_population_score_is_predicted_and_measured_to_generalize(measure)
     """CLAIMS.md C5/C7: the population score of a sphere explodes like d - k and its samples land on M
     away from the training points. 16 training points, seed 0. The codimension estimate is unbiased
     (curvature terms O(sigma^2) <= 1e-7 at the bottom nodes): |c - (d - k)| <= Z se.
-    Measured over seeds 0..99 (/tmp study): generalizes on both sides in 100 of 100 for each measure."""
+    Measured over seeds 0..99 (a study outside the suite): generalizes on both sides in 100 of 100 for each measure."""
     train, _ = _setting(measure, 16, 0)
     dg = diagnose(ExactScore(measure), train, population=measure, rng=np.random.default_rng(0))
     assert dg.predicted is Behaviour.GENERALIZES and dg.measured is Behaviour.GENERALIZES, (

@@ -33,7 +33,7 @@ U = EPS / 2  # unit roundoff: the relative error of one rounded operation
 DBL_MIN = float(np.finfo(np.float64).tiny)  # smallest normal float64, 2.2e-308
 DBL_MAX = float(np.finfo(np.float64).max)
 SUBNORMAL_ULP = math.ldexp(1.0, -1074)  # spacing of the subnormal floats, 4.9e-324
-# The t-range of the twin comparison (issue 2: t in [1e-6, 10]) and its grid size.
+# The t-range of the twin comparison (t in [1e-6, 10]) and its grid size.
 TWIN_GRID = np.geomspace(1e-6, 10.0, 241)
 # Digits of the mpmath references.
 MP_DIGITS = 50
@@ -224,8 +224,8 @@ def dyadic_processes(draw) -> ForwardProcess:
 SYMPY_EXAMPLES = 8 * settings.default.max_examples // 50
 VP_DYADIC = VP(0.125, 20.0)
 VE_DYADIC = VE(0.0078125, 50.0)
-# The process of issue 16 (found by the ``thorough`` profile): alpha(12.57) = 4.9e-313 is subnormal.
-VP_ISSUE_16 = VP(beta_min=0.05, beta_max=18.253)
+# A process the ``thorough`` profile found: alpha(12.57) = 4.9e-313 is subnormal there.
+VP_SUBNORMAL_ALPHA = VP(beta_min=0.05, beta_max=18.253)
 
 
 # -- NumPy formulas vs SymPy twins ---------------------------------------------------------------
@@ -306,13 +306,13 @@ def composition_bounds(process: ForwardProcess, t0: float, t1: float):
 
 
 @given(sts.processes(), sts.times(1e-4, 5.0), sts.log_uniform(1e-3, 10.0))
-@example(VP_ISSUE_16, 3.080216848918031, 3.080216848918031)  # issue 16
+@example(VP_SUBNORMAL_ALPHA, 3.080216848918031, 3.080216848918031)  # found by the thorough profile
 def test_transition_equals_composition_at_safe_times(process, t0, ratio):
     """transition(t0, t1) = (alpha(t1) / alpha(t0), sigma^2(t1) - a^2 sigma^2(t0)) for t1 = t0 (1 + r).
 
     r in [1e-3, 10] keeps the composition's cancellation bounded; t1 is capped at t_max (>= 32.8 for
     the drawn VE processes, so t1 / t0 stays >= 6.5). The bounds are derived in
-    ``composition_bounds``. The @example is the case the ``thorough`` profile found (issue 16):
+    ``composition_bounds``. The @example is the case the ``thorough`` profile found:
     alpha(t1) = 4.9e-313 is subnormal there and the composition, not the kernel, errs by 4e-12.
     """
     t1 = min(t0 * (1 + ratio), process.t_max)
@@ -355,7 +355,7 @@ def log_alpha_inverse(process: ForwardProcess, log_alpha: float) -> float:
 
 @settings(max_examples=SYMPY_EXAMPLES)
 @given(st.one_of(sts.ou(), sts.vp()), st.floats(709.0, 740.0), st.floats(1.0, 700.0))
-@example(VP_ISSUE_16, 719.12, 675.87)  # issue 16: t0 = 3.08, t1 = 12.57, alpha(t1) = 4.9e-313
+@example(VP_SUBNORMAL_ALPHA, 719.12, 675.87)  # t0 = 3.08, t1 = 12.57, alpha(t1) = 4.9e-313
 def test_transition_keeps_precision_where_alpha_is_subnormal(process, depth, step):
     """The two-time factor a keeps the documented relative bound where alpha(t1) is subnormal.
 
@@ -417,7 +417,7 @@ def _edge_cases():
     def add(process, name, t0, t1, kind, label):
         cases.append(pytest.param(process, name, t0, t1, kind, id=f"{process!r}-{name}-{label}"))
 
-    for p in (OU(), VP(), VP_ISSUE_16):
+    for p in (OU(), VP(), VP_SUBNORMAL_ALPHA):
         for depth, kind, label in ((708.39, "relative", "normal"), (708.40, "underflow", "subnormal"),
                                    (745.13, "underflow", "last-subnormal"), (746.0, "underflow", "zero")):
             add(p, "alpha", log_alpha_inverse(p, -depth), None, kind, label)
@@ -428,13 +428,13 @@ def _edge_cases():
             add(p, "drift_integral", 0.0, log_alpha_inverse(p, -depth), kind, f"exponent-{depth}")
             la1 = -depth + float(exact_log_alpha(p, 2.0))
             add(p, "drift_integral", 2.0, log_alpha_inverse(p, la1), kind, f"from-2-exponent-{depth}")
-    for p in (VP(), VP_ISSUE_16):
+    for p in (VP(), VP_SUBNORMAL_ALPHA):
         # sigma^2 and v near 0: relative while B (dB) >= DBL_MIN; below, one subnormal ulp absolute.
         add(p, "sigma2", 4 * DBL_MIN / p.beta_min, None, "relative", "normal")
         add(p, "sigma2", DBL_MIN / (8 * p.beta_min), None, "underflow", "subnormal")
         add(p, "v", 0.0, DBL_MIN / (8 * p.beta_min), "underflow", "subnormal")
-    add(VP_ISSUE_16, "a", 3.080216848918031, 12.567952685276556, "relative", "issue-16")
-    add(VP_ISSUE_16, "alpha", 12.567952685276556, None, "underflow", "issue-16")
+    add(VP_SUBNORMAL_ALPHA, "a", 3.080216848918031, 12.567952685276556, "relative", "issue-16")
+    add(VP_SUBNORMAL_ALPHA, "alpha", 12.567952685276556, None, "underflow", "issue-16")
     add(OU(), "sigma2", 5e-324, None, "relative", "subnormal-t")
     add(OU(), "v", 1.0, 1.0 + EPS, "relative", "one-ulp-step")
     for p in (VE(), VE(0.001, 1.0), VE_DYADIC):
@@ -443,7 +443,7 @@ def _edge_cases():
         add(p, "sigma2", DBL_MIN / (8 * rate), None, "underflow", "subnormal")
         add(p, "v", 0.0, DBL_MIN / (8 * rate), "underflow", "subnormal")
     # t_max: every quantity finite and within its bound at t_max, refused just above it.
-    for p in (OU(), VP(), VP_ISSUE_16, VE(), VE(0.001, 1.0), VE_DYADIC):
+    for p in (OU(), VP(), VP_SUBNORMAL_ALPHA, VE(), VE(0.001, 1.0), VE_DYADIC):
         t_max = p.t_max
         for name in ("log_alpha", "alpha", "sigma2", "g2", "drift"):
             kind = "underflow" if name == "alpha" and not isinstance(p, VE) else "relative"
@@ -510,7 +510,7 @@ def test_documented_t_max():
     assert OU().t_max == DBL_MAX / 4
     assert VP().t_max == pytest.approx(2.125e153, rel=1e-3)
     assert VE().t_max == pytest.approx(41.59, abs=0.005)
-    for process in (VP(), VP_ISSUE_16, VP(2.0, 27.0)):
+    for process in (VP(), VP_SUBNORMAL_ALPHA, VP(2.0, 27.0)):
         with mpmath.workdps(MP_DIGITS):
             ratio = -2 * exact_log_alpha(process, process.t_max) / (mpmath.mpf(DBL_MAX) / 4)
             assert abs(ratio - 1) <= 8 * EPS, (process, float(ratio - 1))
@@ -523,7 +523,7 @@ def _domain_times(process: ForwardProcess) -> st.SearchStrategy[float]:
                      sts.log_uniform(1e-300, upper))
 
 
-@given(st.one_of(st.sampled_from([OU(), VP(), VE(), VP_ISSUE_16]), sts.processes()), st.data())
+@given(st.one_of(st.sampled_from([OU(), VP(), VE(), VP_SUBNORMAL_ALPHA]), sts.processes()), st.data())
 def test_no_nan_or_inf_anywhere_on_the_domain(process, data):
     """For t0 <= t1 anywhere in [0, t_max], every quantity is finite (never NaN or inf, no floating-point
     overflow or invalid operation on the way), or drift_integral refuses with ValueError beyond its
@@ -546,7 +546,7 @@ def test_no_nan_or_inf_anywhere_on_the_domain(process, data):
 
 
 # -- the inverse of sigma^2 ----------------------------------------------------------------------
-INVERSE_PROCESSES = [OU(), VP(), VE(), VP_DYADIC, VE_DYADIC, VP_ISSUE_16, VP(2.0, 2.0), VE(1e-5, 50.0)]
+INVERSE_PROCESSES = [OU(), VP(), VE(), VP_DYADIC, VE_DYADIC, VP_SUBNORMAL_ALPHA, VP(2.0, 2.0), VE(1e-5, 50.0)]
 
 
 def inverse_constant(process: ForwardProcess) -> float:

@@ -133,7 +133,7 @@ def separated_points(rng: np.random.Generator, d: int, n: int) -> np.ndarray:
     d >= 2: rejection sampling, which cannot jam: n - 1 <= 5 points exclude at most 5 pi 0.5^2 = 3.9
     of the square's area 16 (5 (4/3) pi 0.5^3 = 2.6 of the cube's 64). d = 1: five points can block
     [-2, 2] (each excludes an interval of length 1), and rejection then loops forever, as it did for
-    4 % of the seeds with n = 6 (the hang of the ``thorough`` profile, issue 16); the points are
+    4 % of the seeds with n = 6 (a hang the ``thorough`` profile found); the points are
     placed by their gaps instead: n sorted uniform draws on [0, 4 - 0.5 (n - 1)] plus 0.5 i.
     """
     if d == 1:

@@ -367,7 +367,7 @@ def test_finite_at_tiny_time_large_x_and_float32(case, single):
         np.testing.assert_array_equal(results[2], m.denoise(t, x64, process=process))
 
 
-# -- extreme inputs: finite values or a ValueError that names the overflow (issue 11) --------------------
+# -- extreme inputs: finite values or a ValueError that names the overflow -------------------------------
 FLOAT_MAX = mpmath.mpf(float(np.finfo(np.float64).max))
 
 
