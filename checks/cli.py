@@ -31,6 +31,9 @@ SCHEDULER_TIMEOUT_SECONDS = 10
 # for workers started together with the scheduler to register, short enough not to look hung.
 WORKER_TIMEOUT_SECONDS = 60.0
 
+# The page and record --sensitivity writes beside REPORT.md.
+SENSITIVITY_PAGE = "SENSITIVITY.md"
+SENSITIVITY_RECORD = "sensitivity.json"
 # The page --benchmarks writes beside REPORT.md.
 BENCHMARK_PAGE = "BENCHMARKS.md"
 
@@ -80,6 +83,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_SECONDS,
                         help=f"seconds to wait for a worker of --scheduler (default {WORKER_TIMEOUT_SECONDS:g})")
     parser.add_argument("--benchmarks", action="store_true", help="add the simulator benchmark section")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="also run the mutant catalog (python -m checks.mutants) against the claims of this "
+                             "run and write SENSITIVITY.md (about 16 times the checks' time, --workers at once)")
     args = parser.parse_args(argv)
     if args.seed < 0:
         raise UsageError(f"--seed must be an integer >= 0, got {args.seed}")
@@ -269,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
                 from checks.perf import simulator_ratios
 
                 benchmarks = simulator_ratios()
+            mutants = None
+            if args.sensitivity:
+                from checks.mutants import run_catalog
+
+                mutants = run_catalog(claims=args.claims, seed=args.seed, budget=args.budget, workers=args.workers)
             from theory.claims import CLAIMS
             wall = time.perf_counter() - started
             date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -285,9 +296,21 @@ def main(argv: list[str] | None = None) -> int:
 
                     (stage / BENCHMARK_PAGE).write_text(benchmark_page(benchmarks, _run_info(args, wall=wall)))
                     extra.append(BENCHMARK_PAGE)
+                if mutants is not None:
+                    from checks.mutants import BY_NAME
+                    from checks.records import json_data
+                    from checks.writer import sensitivity_page
+
+                    records = [json_data(r.to_dict()) for r in ordered]
+                    (stage / SENSITIVITY_PAGE).write_text(sensitivity_page(
+                        mutants, records, {name: m.description for name, m in BY_NAME.items()}))
+                    (stage / SENSITIVITY_RECORD).write_text(json.dumps(json_data(mutants), indent=1, sort_keys=True,
+                                                                       allow_nan=False) + "\n")
+                    extra += [SENSITIVITY_PAGE, SENSITIVITY_RECORD]
                 written = write_report(ordered, stage, provenance=provenance, kept=kept,
                                        run_info=_run_info(args, wall=wall), claim_order=list(CLAIMS),
-                                       benchmarks=BENCHMARK_PAGE if benchmarks is not None else None)
+                                       benchmarks=BENCHMARK_PAGE if benchmarks is not None else None,
+                                       sensitivity=SENSITIVITY_PAGE if mutants is not None else None)
                 folder.install(stage, written.files + extra, keep=[f for c in kept.values() for f in c["files"]],
                                claims=written.claims)
         except KeyboardInterrupt:

@@ -235,6 +235,17 @@ def summarize(rows: Sequence[dict]) -> dict:
             "neutral_ok": (sum(not r["killed_by"] for r in neutral) / len(neutral)) if neutral else None}
 
 
+def run_catalog(*, claims: Sequence[str], seed: int, budget: str, workers: int = 1,
+                names: Sequence[str] | None = None) -> dict:
+    """Run the mutants ``names`` (default: the whole catalog) against the claim checks ``claims``,
+    ``workers`` mutants at a time, each in a process of its own; the :func:`summarize` dict plus
+    "budget", "seed" and "claims"."""
+    names = list(BY_NAME) if names is None else list(names)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(lambda n: run_mutant(BY_NAME[n], claims=claims, seed=seed, budget=budget), names))
+    return summarize(rows) | {"budget": budget, "seed": seed, "claims": list(claims)}
+
+
 def main(argv: list[str] | None = None) -> int:
     from checks.registry import MODULES
 
@@ -267,10 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown mutant(s) {unknown} or claim(s) {bad_claims}, or --workers < 1 or --seed < 0",
               file=sys.stderr)
         return 2
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(pool.map(lambda n: run_mutant(BY_NAME[n], claims=claims, seed=args.seed, budget=args.budget),
-                             names))
-    result = summarize(rows) | {"budget": args.budget, "seed": args.seed, "claims": claims}
+    result = run_catalog(claims=claims, seed=args.seed, budget=args.budget, workers=args.workers, names=names)
+    rows = result["mutants"]
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.harness import CheckResult, Verdict
+from checks.harness import CheckResult
 from checks.records import json_data
 
 MARK = {"confirmed": "confirmed", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
@@ -137,7 +137,7 @@ def _claim_tables(record: Mapping[str, Any]) -> list[str]:
 
 
 def summary(records: Sequence[Mapping[str, Any]], *, run_info: Mapping[str, Any], overview: str | None,
-            benchmarks: str | None) -> str:
+            benchmarks: str | None, sensitivity: str | None = None) -> str:
     """REPORT.md from the claims' JSON records."""
     lines = ["# sgm-manifolds: claim checks", "",
              "What the reverse-SDE sampler of a score-based generative model does near the data manifold M, "
@@ -161,11 +161,63 @@ def summary(records: Sequence[Mapping[str, Any]], *, run_info: Mapping[str, Any]
         lines += ["", f"Every decision, the plots and the formulas: [{r['claim']}.md]({r['claim']}.md); "
                       f"every value: [{r['claim']}.json]({r['claim']}.json).", ""]
     lines += [READING]
+    if sensitivity:
+        lines += [f"What the checks can tell apart (injected bugs, and the smallest effect each control "
+                  f"shows the check detects): [{sensitivity}]({sensitivity}).", ""]
     if benchmarks:
         lines += [f"Simulator benchmarks measured in this run: [{benchmarks}]({benchmarks}).", ""]
     lines += ["## Provenance of this run", ""]
     lines += [f"- {key}: {fmt(value)}" for key, value in run_info.items()]
     lines.append("")
+    return "\n".join(lines)
+
+
+# -- sensitivity ----------------------------------------------------------------------------------
+
+def sensitivity_page(mutants: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
+                     descriptions: Mapping[str, str]) -> str:
+    """SENSITIVITY.md: the mutant catalog's outcome (:func:`checks.mutants.run_catalog`) and, per claim
+    of ``records``, its negative controls with the effect each is built to detect.
+
+    descriptions : mutant name -> what it changes.
+    """
+    rows = mutants["mutants"]
+    bugs = [r for r in rows if not r["neutral"]]
+    neutral = [r for r in rows if r["neutral"]]
+    killed = sum(bool(r["killed_by"]) for r in bugs)
+    kept = sum(not r["killed_by"] for r in neutral)
+    lines = ["# What the claim checks can tell apart", "",
+             "Each *mutant* is one small change of one formula of the package (a variance x1.01, a noise "
+             "scale x1.05, one sign), patched into a fresh process; the fast claim checks are then run "
+             "under it (`python -m checks.mutants`). A claim that comes out not confirmed *kills* the "
+             "mutant. A *neutral* mutant changes something the theory says must not matter; it must be "
+             "killed by none.", "",
+             f"**{killed} of {len(bugs)} bug mutants killed; {kept} of {len(neutral)} neutral mutants kept "
+             f"every claim confirmed.** Claims run: {', '.join(mutants['claims'])}; budget "
+             f"`{mutants['budget']}`, seed {mutants['seed']}.", "",
+             "| mutant | what it changes | killed by | verdicts |", "|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["neutral"], bool(r["killed_by"]) if not r["neutral"] else 0)):
+        if r["neutral"]:
+            status = "none (neutral: as required)" if not r["killed_by"] else "**" + ", ".join(r["killed_by"]) + \
+                " (neutral: a check fails on what its claim allows)**"
+        else:
+            status = ", ".join(r["killed_by"]) if r["killed_by"] else "**survived**"
+        verdicts = ", ".join(f"{c} {v.split(':')[0]}" for c, v in r["verdicts"].items() if v != "confirmed")
+        lines.append(f"| `{r['name']}` | {cell(descriptions.get(r['name'], ''), 100)} | {status} "
+                     f"| {cell(verdicts or 'all confirmed', 80)} |")
+    lines += ["", "## The smallest effects the checks are shown to detect", "",
+              "Each negative control is a wrong hypothesis just beyond its check's resolution, run (or "
+              "re-judged) with the stated effect; a refuted control shows the check detects an effect of "
+              "that size. *Refuted by*: the band half-widths by which the deciding decision refuted it.", "",
+              "| claim | control | effect to detect | refuted by | verdict |", "|---|---|---|---|---|"]
+    for record in records:
+        for c in (c for c in record["cases"] if c["control"]):
+            d = _deciding(c)
+            margin = d.get("margin")
+            by = fmt(-margin) if c["verdict"] == "refuted" and isinstance(margin, (int, float)) else "-"
+            lines.append(f"| {record['claim']} | {cell(c['name'], 60)} | {cell(c['effect'], 100)} | {by} "
+                         f"| {MARK[c['verdict']]} |")
+    lines += ["", "[Back to the summary](REPORT.md)", ""]
     return "\n".join(lines)
 
 
@@ -477,13 +529,14 @@ class Written:
 
 def write_report(results: Sequence[CheckResult], folder: Path, *, provenance: Mapping[str, Mapping[str, Any]],
                  run_info: Mapping[str, Any], kept: Mapping[str, Mapping[str, Any]] | None = None,
-                 benchmarks: str | None = None, claim_order: Sequence[str] = ()) -> Written:
+                 benchmarks: str | None = None, sensitivity: str | None = None,
+                 claim_order: Sequence[str] = ()) -> Written:
     """Write the pages, records and plots of ``results`` and REPORT.md into ``folder``.
 
     provenance : per claim of ``results``, {seed, budget, commit, date}. kept : claims of an earlier
     report that stay (:meth:`checks.output.ReportFolder.kept_claims`). run_info : run-level
-    provenance; the time spent plotting is added here. benchmarks : the name of a benchmark page
-    already written into ``folder`` (linked from the summary). claim_order : the order of the
+    provenance; the time spent plotting is added here. benchmarks, sensitivity : the names of a
+    benchmark page and a sensitivity page already written into ``folder`` (linked from the summary). claim_order : the order of the
     summary (default: claim id order).
     """
     folder = Path(folder)
@@ -510,5 +563,6 @@ def write_report(results: Sequence[CheckResult], folder: Path, *, provenance: Ma
     plot_overview(ordered, folder / "overview.png")
     plotting += time.perf_counter() - start
     info = dict(run_info) | {"plotting time (s)": round(plotting, 1)}
-    (folder / "REPORT.md").write_text(summary(ordered, run_info=info, overview="overview.png", benchmarks=benchmarks))
+    (folder / "REPORT.md").write_text(summary(ordered, run_info=info, overview="overview.png", benchmarks=benchmarks,
+                                                   sensitivity=sensitivity))
     return Written(files=["REPORT.md", "overview.png", *files], claims=claims)

@@ -279,6 +279,39 @@ def test_a_benchmark_over_its_bound_gives_exit_status_three(tmp_path, monkeypatc
     assert "[BENCHMARKS.md](BENCHMARKS.md)" in (tmp_path / "rep" / "REPORT.md").read_text()
 
 
+def test_sensitivity_writes_its_page_and_links_it(tmp_path, monkeypatch, calls):
+    """--sensitivity runs the mutant catalog on the run's claims (replaced here by a stored outcome:
+    the real catalog is exercised in tests/test_mutants.py) and writes SENSITIVITY.md and its JSON
+    record, listed in the manifest and linked from REPORT.md; a surviving bug mutant is shown as such."""
+    import checks.mutants
+
+    seen = {}
+
+    def fake_catalog(*, claims, seed, budget, workers):
+        seen.update(claims=claims, seed=seed, budget=budget, workers=workers)
+        rows = [{"name": "noise-x1.05", "neutral": False, "killed_by": ["C1"], "verdicts": {"C1": "refuted"},
+                 "seconds": 1.0},
+                {"name": "vp-g2-x1.03", "neutral": False, "killed_by": [], "verdicts": {"C1": "confirmed"},
+                 "seconds": 1.0},
+                {"name": "neutral-prior-scale", "neutral": True, "killed_by": [], "verdicts": {"C1": "confirmed"},
+                 "seconds": 1.0}]
+        return checks.mutants.summarize(rows) | {"budget": budget, "seed": seed, "claims": list(claims)}
+
+    monkeypatch.setattr(checks.mutants, "run_catalog", fake_catalog)
+    out = tmp_path / "rep"
+    assert run(["--out", str(out), "--only", "C1", "--sensitivity", "--seed", "4"]) == cli.EXIT_OK
+    assert seen == {"claims": ["C1"], "seed": 4, "budget": "fast", "workers": 1}
+    page = (out / cli.SENSITIVITY_PAGE).read_text()
+    assert "**1 of 2 bug mutants killed; 1 of 1 neutral mutants kept every claim confirmed.**" in page
+    assert "| `vp-g2-x1.03` | VP's g(t)^2 multiplied by 1.03" in page and "| **survived** |" in page
+    controls = [c for c in stored_result("C1", seed=4, budget="fast").cases if c.role.value != "case"]
+    for c in controls:
+        assert f"| C1 | {c.name[:59]}" in page
+    assert json.loads((out / cli.SENSITIVITY_RECORD).read_text())["kill_rate"] == 0.5
+    assert f"[{cli.SENSITIVITY_PAGE}]({cli.SENSITIVITY_PAGE})" in (out / "REPORT.md").read_text()
+    assert {cli.SENSITIVITY_PAGE, cli.SENSITIVITY_RECORD} <= set(json.loads((out / MANIFEST).read_text())["files"])
+
+
 def test_a_crashing_check_leaves_the_old_report_and_no_new_folder(tmp_path, monkeypatch, capsys, calls):
     out = tmp_path / "rep"
     assert run(["--out", str(out)]) == cli.EXIT_OK

@@ -51,8 +51,13 @@ def test_bad_options_exit_two(capsys):
     assert mutants.main(["--claims", "C99"]) == 2
 
 
-def test_one_mutant_is_killed_end_to_end():
-    """Smoke test: a Gaussian subspace's score x0.97 is caught by the codimension check C5 (its limit
-    moves from d - k to 0.97^2 (d - k), far outside the estimator's band)."""
-    row = mutants.run_mutant(mutants.BY_NAME["subspace-score-x0.97"], claims=["C5"], seed=0, budget="fast")
-    assert row["killed_by"] == ["C5"], row
+def test_one_mutant_is_killed_and_the_neutral_one_kept_end_to_end():
+    """Smoke test of the catalog runner: a Gaussian subspace's score x0.97 is caught by the codimension
+    check C5 (its limit moves from d - k to 0.97^2 (d - k), far outside the estimator's band), and the
+    neutral wider default prior leaves C5 confirmed (C5 reads the score only on forward draws)."""
+    result = mutants.run_catalog(claims=["C5"], seed=0, budget="fast", workers=2,
+                                 names=["subspace-score-x0.97", "neutral-prior-scale"])
+    rows = {r["name"]: r for r in result["mutants"]}
+    assert rows["subspace-score-x0.97"]["killed_by"] == ["C5"], rows
+    assert rows["neutral-prior-scale"]["killed_by"] == [], rows
+    assert result["kill_rate"] == 1.0 and result["neutral_ok"] == 1.0 and result["claims"] == ["C5"]
