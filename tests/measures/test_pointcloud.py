@@ -176,8 +176,8 @@ def _force_path(patch: pytest.MonkeyPatch, cloud: PointCloud, path: str) -> None
         return
     fast_shift = pointcloud.PointCloud._fast_shift
 
-    def never_fast(self, x, alpha, var):
-        log_scale, shift, fast = fast_shift(self, x, alpha, var)
+    def never_fast(self, x, alpha, var, prec=None):
+        log_scale, shift, fast = fast_shift(self, x, alpha, var, prec)
         return log_scale - shift, np.zeros_like(shift), np.zeros_like(fast)
 
     patch.setattr(pointcloud.PointCloud, "_fast_shift", never_fast)
