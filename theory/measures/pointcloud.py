@@ -24,6 +24,11 @@ before the exp by one of three paths (see ``PointCloud._weight_sums``):
   overflow-free norm. Far from the data the posterior is thus one-hot on the nearest atom and log p
   the large negative number it is; where that number is below -1.8e308 it is -inf (see base.py).
 
+float32: :meth:`PointCloud.score` of a float32 array runs the logit product, the softmax and the
+dense moment product in float32 (tables rounded once, on first use), with a clamp at EXP_FLOOR_32 =
+-30 and the fast window's upper end at e^80 instead of e^-700 and e^700; everything else (log_density,
+denoise, posterior) converts float32 input to float64, as every other measure does.
+
 :meth:`PointCloud.posterior` and :meth:`PointCloud.posterior_sample` use the dense path (the
 extreme one where it applies). Queries are processed in row blocks so that the (n, N) logit matrix
 never exceeds ``BLOCK_ELEMENTS`` entries.
