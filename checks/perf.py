@@ -386,6 +386,57 @@ def peer_rows(table: list[Throughput]) -> list[tuple[str, float, float]]:
     return rows
 
 
+# -- late steps below the GEMM bound (issue 15) ---------------------------------------------------
+# A large cloud whose posterior at the last step (t = delta = 1e-3, sigma = 0.045) sits on a few atoms:
+# N points of a LATE_K-dimensional Gaussian of sd LATE_SCALE in a random plane of R^d, about
+# 20 N^(-1/3) apart (0.43 at N = 10^6), and the queries where a reverse SDE's particles are then.
+LATE_K = 3
+LATE_SCALE = 20.0
+LATE_T = 1e-3
+# (N, d) of the late-step table; the dense score is timed only at N = 10^5 (at 10^6 its logits are
+# 2 x 10^9 entries per step).
+LATE_SIZES = ((100_000, 8), (100_000, 16), (100_000, 64), (300_000, 16), (1_000_000, 16))
+LATE_DENSE_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class LateStep:
+    """One late step's cost on a cloud of N atoms in R^d for n queries (seconds, least disturbed of a
+    few): ``local`` by PointCloud.local_score (k-d tree, certified tail), ``dense`` by
+    PointCloud.score (None where not timed: its (n, N) logits grow linearly in N); mean atoms per
+    row and the largest certified neglected mass and score error of local_score."""
+
+    N: int
+    d: int
+    n: int
+    local: float
+    dense: float | None
+    atoms: float
+    tail: float
+    error: float
+
+
+def late_cloud(N: int, d: int, seed: int = 0) -> PointCloud:
+    """The cloud of :class:`LateStep` (see LATE_K, LATE_SCALE)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((d, LATE_K)))[0]
+    return PointCloud(LATE_SCALE * rng.standard_normal((N, LATE_K)) @ basis.T)
+
+
+def late_step(N: int, d: int, *, n: int = 2000, dense: bool = True, repeats: int = 3) -> LateStep:
+    """Time one late step (t = LATE_T) on :func:`late_cloud` (N, d) for n queries alpha x_i + sigma z
+    (the tree is built before timing, once per cloud as a sampler would)."""
+    cloud = late_cloud(N, d)
+    rng = np.random.default_rng(1)
+    alpha, var = float(OU().alpha(LATE_T)), float(OU().sigma2(LATE_T))
+    x = alpha * cloud.points[rng.integers(0, N, n)] + math.sqrt(var) * rng.standard_normal((n, d))
+    result = cloud.local_score(LATE_T, x)
+    local = _best_time(lambda: cloud.local_score(LATE_T, x), repeats)
+    dense_time = _best_time(lambda: cloud.score(LATE_T, x), repeats) if dense else None
+    return LateStep(N, d, n, local, dense_time, float(result.atoms.mean()), float(result.tail.max()),
+                    float(result.error.max()))
+
+
 @dataclass(frozen=True)
 class BenchmarkRun:
     """What ``python -m checks --benchmarks`` measures: the judged rows (name, measured, bound),
@@ -393,6 +444,7 @@ class BenchmarkRun:
 
     rows: tuple[tuple[str, float, float], ...]
     throughput: tuple[Throughput, ...] = ()
+    late: tuple[LateStep, ...] = ()
 
     def __iter__(self) -> Iterator[tuple[str, float, float]]:
         return iter(self.rows)
@@ -401,8 +453,10 @@ class BenchmarkRun:
         return len(self.rows)
 
 
-def simulator_ratios(*, include_accuracy: bool = False, include_peers: bool = True) -> BenchmarkRun:
-    """The report's benchmark section: (name, measured, bound) rows and the peers' throughput table.
+def simulator_ratios(*, include_accuracy: bool = False, include_peers: bool = True,
+                     include_late: bool = True) -> BenchmarkRun:
+    """The report's benchmark section: (name, measured, bound) rows, the peers' throughput table and
+    the late-step table (:func:`late_step` at LATE_SIZES).
 
     PointCloud.score against its two products (float64 and float32) is shown without a bound
     (inf); the peers' ratios (:func:`peer_rows`) judge whole runs.
@@ -432,11 +486,12 @@ def simulator_ratios(*, include_accuracy: bool = False, include_peers: bool = Tr
         elif default:  # EM-uniform did not reach 2 % within max_steps: its count exceeds it
             rows.append(("W1 steps: default / Euler-Maruyama uniform (upper bound)", default / ACCURACY_MAX_STEPS,
                          0.25))
-    return BenchmarkRun(tuple(rows), tuple(table))
+    late = tuple(late_step(N, d, dense=N <= LATE_DENSE_MAX) for N, d in LATE_SIZES) if include_late else ()
+    return BenchmarkRun(tuple(rows), tuple(table), late)
 
 
-def _cell(value: float | None, fmt: str) -> str:
-    return "absent" if value is None else format(value, fmt)
+def _cell(value: float | None, fmt: str, missing: str = "absent") -> str:
+    return missing if value is None else format(value, fmt)
 
 
 def benchmark_page(rows, run_info) -> str:
@@ -462,5 +517,16 @@ def benchmark_page(rows, run_info) -> str:
                   "|---|---|---|---|---|---|"]
         lines += [f"| {r.workload} | {r.dtype} | {r.implementation} | {_cell(r.particle_steps_per_second, '.3g')} | "
                   f"{_cell(r.gemm_fraction, '.2f')} | {_cell(r.mean_nearest, '.4g')} |" for r in table]
+    late = getattr(rows, "late", ())
+    if late:
+        lines += ["", "## Late steps below the GEMM bound", "",
+                  f"One step at t = {LATE_T:g} for n queries on N atoms of a {LATE_K}-dimensional Gaussian (sd "
+                  f"{LATE_SCALE:g}) in R^d: PointCloud.local_score (k-d tree, only the atoms within the certified "
+                  "radius) against PointCloud.score (every atom); tail and error are local_score's certified "
+                  "neglected posterior mass and score error (largest over the rows).", "",
+                  "| N | d | n | local (s) | dense (s) | atoms per row | tail | score error |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.N} | {r.d} | {r.n} | {r.local:.3g} | {_cell(r.dense, '.3g', 'not timed')} | {r.atoms:.3g} | "
+                  f"{r.tail:.2g} | {r.error:.2g} |" for r in late]
     lines += ["", "## Provenance", ""] + [f"- {k}: {v}" for k, v in run_info.items()] + [""]
     return "\n".join(lines)

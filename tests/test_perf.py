@@ -86,3 +86,18 @@ def test_benchmark_page_accepts_plain_rows_and_unbounded_rows():
     page = perf.benchmark_page([("bounded", 1.0, 2.0), ("shown only", 3.0, math.inf)], {"seed": 0})
     assert "| bounded | 1 | 2 | yes |" in page and "| shown only | 3 | none | - |" in page
     assert "Peers" not in page
+
+
+def test_late_step_helper_runs():
+    """The late-step timing runs on a small cloud and reports a certified tail below e^-50."""
+    row = perf.late_step(5000, 8, n=200, repeats=1)
+    assert _positive(row.local) and _positive(row.dense) and row.atoms >= 1
+    assert row.tail <= math.exp(-50) * (1 + 1e-6) and math.isfinite(row.error)
+
+
+def test_benchmark_page_renders_the_late_step_table():
+    late = (perf.LateStep(100_000, 16, 2000, 0.02, 1.4, 1.1, 1e-22, 1e-17),
+            perf.LateStep(1_000_000, 16, 2000, 0.1, None, 2.5, 1e-22, 1e-17))
+    page = perf.benchmark_page(perf.BenchmarkRun((), (), late), {"seed": 0})
+    assert "| 100000 | 16 | 2000 | 0.02 | 1.4 | 1.1 | 1e-22 | 1e-17 |" in page
+    assert "| 1000000 | 16 | 2000 | 0.1 | not timed | 2.5 |" in page

@@ -543,3 +543,72 @@ def test_point_cloud_float32_far_rows_and_float32_overflow():
     np.testing.assert_allclose(got, np.full((1, 2), expected), rtol=U32 + 8 * EPS, atol=0)
     with pytest.raises(ValueError, match="overflows float32"):
         CLOUD.score(1e-30, np.array([[1e10, 0.0]], dtype=np.float32))
+
+
+# -- local_score: late steps below the GEMM bound (issue 15) ---------------------------------------
+def _spread_cloud(n_atoms: int, d: int = 8, k: int = 3, scale: float = 20.0, seed: int = 0) -> PointCloud:
+    """n_atoms points of a k-dimensional Gaussian (sd ``scale``) in a random k-plane of R^d, with
+    random weights in [0.5, 1]: atoms about scale N^(-1/k) apart, so at t <= 1e-3 the posterior sits
+    on a few of them (the late steps of a reverse SDE)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((d, k)))[0]
+    return PointCloud(scale * rng.standard_normal((n_atoms, k)) @ basis.T, weights=rng.uniform(0.5, 1.0, n_atoms))
+
+
+def _late_queries(cloud: PointCloud, t: float, n: int, seed: int = 1) -> np.ndarray:
+    """Forward-noised atoms alpha x_i + sigma z: where a reverse SDE's particles are at time t."""
+    rng = np.random.default_rng(seed)
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    return alpha * cloud.points[rng.integers(0, cloud.size, n)] + math.sqrt(var) * rng.standard_normal((n, cloud.d))
+
+
+@pytest.mark.parametrize("tail", [1.0, 5.0, 50.0])
+@pytest.mark.parametrize("t", [1e-4, 1e-3, 1e-2])
+def test_local_score_certified_tail(t, tail):
+    """local_score keeps the atoms within r of y = x / alpha, r^2 = r_0^2 + 2 sigma^2 (tail +
+    log(1 / w_0)) / alpha^2. Against a direct evaluation (every atom, scipy's softmax): the reported
+    ``tail`` is at least the true posterior mass of the atoms beyond r (recomputed here from direct
+    distances) and at most e^-tail; the reported ``error`` bounds the true score error plus rounding.
+
+    Rounding allowance: the direct reference's logits, of size at most L = |x - alpha x_i|^2 /
+    (2 sigma^2), carry 4 eps L each, moving the denoiser by 8 eps L times the diameter D and the
+    score by alpha / sigma^2 times that; both sides' Tweedie step adds 8 eps (|x| + alpha R) / sigma^2.
+    At t = 1e-2 with tail = 1 the neglected mass is large enough (> 1e-6) that the bound is exercised;
+    at t <= 1e-3 the atoms are far apart on the noise scale and nothing is neglected.
+    The ball's atom counts equal a direct count of the atoms within r."""
+    cloud = _spread_cloud(2000)
+    x = _late_queries(cloud, t, 200)
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    local = cloud.local_score(t, x, tail=tail)
+    score, post, _ = _direct_score(cloud, t, x)
+    dist = cdist(x / alpha, cloud.points)
+    nearest = np.argmin(dist, axis=1)
+    r0 = dist[np.arange(len(x)), nearest]
+    radius_sq = r0**2 + 2 * var * (tail - np.log(cloud.weights[nearest])) / alpha**2
+    outside = np.sum(np.where(dist**2 > radius_sq[:, None], post, 0.0), axis=1)
+    assert np.all(outside <= local.tail * (1 + 1e-6) + 1e-300)
+    assert np.all(local.tail <= math.exp(-tail) * (1 + 1e-6))
+    assert np.array_equal(local.atoms, np.count_nonzero(dist**2 <= radius_sq[:, None], axis=1))
+    diameter = float(np.max(pdist(cloud.points)))
+    radius = support_radius(cloud)
+    big_l = np.max((np.linalg.norm(x[:, None] - alpha * cloud.points[None], axis=-1)) ** 2, axis=1) / (2 * var)
+    rounding = (alpha / var * 8 * EPS * big_l * diameter
+                + 8 * EPS * (np.linalg.norm(x, axis=1) + alpha * radius) / var)
+    assert np.all(np.linalg.norm(local.score - score, axis=1) <= local.error + rounding)
+    if tail == 1.0 and t == 1e-2:
+        assert np.max(outside) > 1e-6  # the bound is exercised, not only met
+
+
+def test_local_score_is_cheap_where_the_posterior_is_sparse():
+    """At t = 1e-3 on 20000 atoms spaced ~ 20 N^(-1/3) = 0.7 apart (sigma = 0.045), each row sums a few
+    atoms (mean below 5), not N."""
+    cloud = _spread_cloud(20_000, d=16)
+    local = cloud.local_score(1e-3, _late_queries(cloud, 1e-3, 300))
+    assert local.atoms.mean() < 5 and local.atoms.min() >= 1
+
+
+@pytest.mark.parametrize("tail, match", [(0.0, "tail must be a finite number > 0"),
+                                         (-1.0, "tail must be a finite number > 0")])
+def test_local_score_bad_tail(tail, match):
+    with pytest.raises(ValueError, match=match):
+        CLOUD.local_score(1e-3, np.zeros((1, 2)), tail=tail)
