@@ -101,3 +101,27 @@ def test_benchmark_page_renders_the_late_step_table():
     page = perf.benchmark_page(perf.BenchmarkRun((), (), late), {"seed": 0})
     assert "| 100000 | 16 | 2000 | 0.02 | 1.4 | 1.1 | 1e-22 | 1e-17 |" in page
     assert "| 1000000 | 16 | 2000 | 0.1 | not timed | 2.5 |" in page
+
+
+def test_cli_writes_the_peer_and_late_tables(tmp_path, monkeypatch):
+    """``python -m checks --benchmarks`` passes simulator_ratios' BenchmarkRun to benchmark_page: the
+    page has the judged rows, the peers' table (absent peers as "absent") and the late-step table,
+    and a peer row over its bound sets exit status 3. The checks are replaced by stored results."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tqdm")
+    from stored_results import stored_result
+
+    from checks import cli
+
+    monkeypatch.setattr(cli, "run_check", lambda cid, seed, budget: stored_result(cid, seed=seed, budget=budget))
+    table = (perf.Throughput("W2", "sgm-manifolds", "float32", 2.0, 2e5, 0.9, 0.357),
+             perf.Throughput("W2", "jax", "float32", 1.0, 4e5, 1.8, 0.356),
+             perf.Throughput("W2", "torch", "float32", None, None, None, None, "absent: torch is not installed"))
+    late = (perf.LateStep(100_000, 16, 2000, 0.02, 1.4, 1.1, 1e-22, 1e-17),)
+    fake = perf.BenchmarkRun(tuple(perf.peer_rows(list(table))), table, late)
+    monkeypatch.setattr(perf, "simulator_ratios", lambda: fake)
+    assert cli.main(["--out", str(tmp_path / "rep"), "--only", "C1", "--benchmarks"]) == cli.EXIT_BENCHMARK
+    page = (tmp_path / "rep" / "BENCHMARKS.md").read_text()
+    assert "| W2 float32: sgm-manifolds run / jax run | 2 | 1 | **no** |" in page
+    assert "| W2 | float32 | torch | absent | absent | absent |" in page
+    assert "| 100000 | 16 | 2000 | 0.02 | 1.4 |" in page
