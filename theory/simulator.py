@@ -186,7 +186,10 @@ def reverse_sde(
     default N(0, (alpha(T)^2 + sigma(T)^2) I) (= N(0, I) for OU and VP). scheme : a
     :class:`theory.schemes.Scheme` instance, alias or name. record : {name: Observer}.
     chunk_size : at most this many rows per score call (None: all n). dtype : float64 or float32,
-    the particles' storage type.
+    the particles' storage type; the score is called on rows of that dtype (a PointCloud's score then
+    runs its kernel in float32). The prior draws and the Gaussian increments are drawn in float64 and
+    rounded, so a float32 run consumes the same random numbers as the float64 run of the same seed and
+    follows its path up to rounding.
 
     Returns :class:`SDEResult` with ``samples`` of shape (n, d) at forward time delta.
     Raises ValueError for a grid whose coefficients overflow (naming the step) and NonFiniteError
@@ -213,8 +216,15 @@ def reverse_sde(
     y = _initial(prior, n, d, times[0], process, rng).astype(dtype)
     recorders = {name: obs.recorder(times, n, d) for name, obs in record.items()}
 
-    def noise(i: int, out: np.ndarray) -> None:
-        rng.standard_normal(out=out, dtype=dtype)
+    if dtype == np.float64:
+        def noise(i: int, out: np.ndarray) -> None:
+            rng.standard_normal(out=out)
+    else:
+        draws = np.empty(y.shape)
+
+        def noise(i: int, out: np.ndarray) -> None:
+            rng.standard_normal(out=draws)
+            out[...] = draws
 
     _integrate(scheme, score, y, times, (c_y, c_s, c_z), noise, rng, chunk, recorders.values())
     return SDEResult(samples=y, times=times, records={k: r.result() for k, r in recorders.items()},

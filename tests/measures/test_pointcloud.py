@@ -176,8 +176,8 @@ def _force_path(patch: pytest.MonkeyPatch, cloud: PointCloud, path: str) -> None
         return
     fast_shift = pointcloud.PointCloud._fast_shift
 
-    def never_fast(self, x, alpha, var):
-        log_scale, shift, fast = fast_shift(self, x, alpha, var)
+    def never_fast(self, x, alpha, var, prec=None):
+        log_scale, shift, fast = fast_shift(self, x, alpha, var, prec)
         return log_scale - shift, np.zeros_like(shift), np.zeros_like(fast)
 
     patch.setattr(pointcloud.PointCloud, "_fast_shift", never_fast)
@@ -414,3 +414,201 @@ def test_bad_measure_input_is_rejected(call, exception, match):
     """Each bad input raises the stated exception; the message names what was expected and what arrived."""
     with pytest.raises(exception, match=match):
         call()
+
+
+# -- the float32 kernel (PointCloud.score of float32 queries, issue 15) ---------------------------
+U32 = 2.0 ** -24  # float32's unit roundoff (eps / 2)
+TINY_32 = float(np.finfo(np.float32).tiny)  # smallest normal float32, 1.2e-38
+# NumPy's float32 exp is within 2.52 ulp (its documented SIMD maximum; libm is below 1 ulp): a
+# relative error of at most 4 u.
+EXP_ULPS_32 = 4.0
+
+
+def _gamma32(k: float) -> float:
+    """gamma_k = k u / (1 - k u) for float32: the relative error bound of a k-term sum or dot
+    product in any order (Higham, Accuracy and Stability of Numerical Algorithms, 3.1)."""
+    return k * U32 / (1.0 - k * U32)
+
+
+def _direct_score(cloud: PointCloud, t: float, x: np.ndarray):
+    """The exact score at float64 by a route that shares nothing with the kernel: logits
+    log w_i - |x - alpha x_i|^2 / (2 sigma^2) from the differences themselves, scipy's softmax,
+    then Tweedie. Returns (score (n, d), posterior (n, N), denoiser (n, d)). Its own error (float64
+    rounding of logits of size |x - alpha x_i|^2 / sigma^2) is below 1e-9 of the float32 bound in
+    every case here, and is covered by the bound's float64 term."""
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    sq = np.sum((x[:, None, :] - alpha * cloud.points[None]) ** 2, axis=-1)
+    post = special.softmax(np.log(cloud.weights) - sq / (2 * var), axis=1)
+    denoised = post @ cloud.points
+    return (alpha * denoised - x) / var, post, denoised
+
+
+def _float32_score_bound(cloud: PointCloud, t: float, x: np.ndarray, score, post, denoised) -> np.ndarray:
+    """A priori bound on |score_float32 - score| per entry, shape (n, d) (x exact in float32).
+
+    1. Logits: each is a (d + 3)-term float32 dot product of [alpha/var x, 1, -alpha^2/var, -shift]
+       with [x_i - x_ref, log w_i - log w_ref, (|x_i|^2 - |x_ref|^2)/2, 1] (module docstring), both
+       rounded to float32: error <= gamma_{d+5} times the sum of the terms' sizes, which is at most
+       L + |shift| with L = alpha/var |x| D + max |log w_i - log w_j| + alpha^2/var max |x_i|^2 / 2
+       (D the diameter, Cauchy-Schwarz). The fast path's shift puts every shifted logit in
+       [-30, 80] (+ its one-nat slack), so |shift| <= L + 81; the dense path's is 0. eta = gamma_{d+5}
+       (2 L + 81). Subtracting the row maximum (dense path) rounds by <= 30 u for the weights above the
+       clamp; the exp adds 4 u (EXP_ULPS_32). So every unclamped weight carries a relative error
+       <= e_w = exp(eta + 34 u) - 1 beyond a factor common to its row, which cancels.
+    2. Relative weight errors e_i move E[X_0 | x] by sum_i pi_i e_i (x_i - m) / (1 + sum_i pi_i e_i):
+       per coordinate <= e_w / (1 - e_w) sum_i pi_i |x_ik - m_k| (m = E[X_0 | x]).
+    3. Clamp and sparse cut: the mass added (weights raised to e^-30 of the largest) or dropped
+       (below e^-(20 + log N)) is at most tau = N e^-30 + e^-20 of the normalizer, moving m by
+       <= tau / (1 - tau) max_i |x_ik - m_k|.
+    4. Moment product: N-term float32 sums of w_i x_ik (x_ik rounded too) and of w_i: m_k is off
+       by <= (1 + e_w) (gamma_{N+1} sum_i pi_i |x_ik| + gamma_N |m_k|) (first order; the sparse
+       path sums fewer terms in float64).
+    5. Tweedie in float64, rounded to float32: alpha/var times the error of m, plus u |s_k|, plus
+       4 eps_64 (|x_k| + alpha |m_k|) / var for the float64 steps and the reference.
+    6. Underflow: float32 entries below its smallest normal TINY_32 = 1.2e-38 carry an absolute error
+       up to TINY_32 instead of a relative one: the points (adding TINY_32 to m, and alpha/var |x|_1
+       TINY_32 to each logit) and the result (TINY_32).
+    """
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    n_atoms, d = cloud.points.shape
+    diameter = float(np.max(pdist(cloud.points))) if n_atoms > 1 else 0.0
+    log_w = np.log(cloud.weights)
+    xnorm = np.linalg.norm(x, axis=1, keepdims=True)
+    big_l = (alpha / var * xnorm * diameter + (log_w.max() - log_w.min())
+             + alpha**2 / var * np.max(np.sum(cloud.points**2, axis=1)) / 2)
+    eta = _gamma32(d + 5) * (2 * big_l + 81.0) + alpha / var * np.sum(np.abs(x), axis=1, keepdims=True) * TINY_32
+    e_w = np.expm1(eta + (30.0 + EXP_ULPS_32) * U32)
+    spread = np.abs(cloud.points[None] - denoised[:, None, :])  # (n, N, d): |x_ik - m_k|
+    weights_err = e_w / (1 - e_w) * np.einsum("ji,jik->jk", post, spread)
+    tau = n_atoms * np.exp(-30.0) + np.exp(-20.0)
+    clamp_err = tau / (1 - tau) * spread.max(axis=1)
+    moment_err = (1 + e_w) * (_gamma32(n_atoms + 1) * (post @ np.abs(cloud.points))
+                              + _gamma32(n_atoms) * np.abs(denoised)) + TINY_32
+    return (alpha / var * (weights_err + clamp_err + moment_err) + U32 * np.abs(score)
+            + 4 * EPS * (np.abs(x) + alpha * np.abs(denoised)) / var + TINY_32)
+
+
+@settings(max_examples=40)
+@given(sts.point_clouds(max_points=12), st.data())
+def test_point_cloud_float32_score_within_its_rounding_bound(cloud, data):
+    """score of float32 queries: float32 out, and within the a-priori bound of
+    :func:`_float32_score_bound` (float32's unit roundoff times the condition numbers derived there)
+    of the exact score at those queries, on each path of the kernel (natural, sparse and dense
+    forced), for t from 1e-4 to 3."""
+    x, _ = data.draw(sts.query_points(cloud, 0.3))
+    x = x.astype(np.float32)
+    t = data.draw(st.sampled_from([1e-4, 1e-2, 0.3, 3.0]))
+    path = data.draw(st.sampled_from(["natural", "sparse", "dense"]))
+    x64 = x.astype(np.float64)
+    score, post, denoised = _direct_score(cloud, t, x64)
+    with pytest.MonkeyPatch.context() as patch:
+        _force_path(patch, cloud, path)
+        got = cloud.score(t, x)
+    assert got.dtype == np.float32
+    bound = _float32_score_bound(cloud, t, x64, score, post, denoised)
+    assert np.all(np.abs(got - score) <= bound), (np.abs(got - score) / bound).max()
+
+
+@pytest.mark.parametrize("path", ["natural", "sparse", "dense"])
+@pytest.mark.parametrize("t", [1e-3, 5e-3, 0.05, 1.0])
+def test_point_cloud_float32_score_on_a_digits_sized_cloud(path, t):
+    """The bound of :func:`_float32_score_bound` on a cloud of W2's size (N = 1797 points in d = 64,
+    coordinates in [0, 1] like the digits, seed 0) at 200 queries near the data (a point plus
+    N(0, 0.2^2 I)), at the times where the kernel takes its sparse (1e-3, 5e-3) and fast or dense
+    paths; and the bound itself below 1 % of the score's size (it must be able to fail)."""
+    rng = np.random.default_rng(0)
+    cloud = PointCloud(rng.random((1797, 64)) ** 3)
+    x = (cloud.points[rng.integers(0, cloud.size, 200)] + 0.2 * rng.standard_normal((200, 64))).astype(np.float32)
+    x64 = x.astype(np.float64)
+    score, post, denoised = _direct_score(cloud, t, x64)
+    with pytest.MonkeyPatch.context() as patch:
+        _force_path(patch, cloud, path)
+        got = cloud.score(t, x)
+    bound = _float32_score_bound(cloud, t, x64, score, post, denoised)
+    assert got.dtype == np.float32
+    assert np.all(np.abs(got - score) <= bound), (np.abs(got - score) / bound).max()
+    assert np.max(bound) <= 0.01 * np.max(np.abs(score))
+
+
+def test_point_cloud_float32_far_rows_and_float32_overflow():
+    """Rows whose logits could overflow float32 (beyond LOGIT_LIMIT_32) are computed by the float64
+    kernel and rounded: at t = 1e-12, x = (3e7, 3e7) the score is (alpha / 2 - 3e7) / sigma^2 per
+    coordinate (issue 11's tie), within float32's rounding (u) plus the float64 kernel's (8 eps).
+    A score beyond float32's range (-1e10 / 2e-30 = -5e39 at t = 1e-30) raises, naming float32."""
+    x = np.array([[3e7, 3e7]], dtype=np.float32)
+    alpha, var = float(OU().alpha(1e-12)), float(OU().sigma2(1e-12))
+    expected = (alpha * 0.5 - float(x[0, 0])) / var
+    got = CLOUD.score(1e-12, x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, np.full((1, 2), expected), rtol=U32 + 8 * EPS, atol=0)
+    with pytest.raises(ValueError, match="overflows float32"):
+        CLOUD.score(1e-30, np.array([[1e10, 0.0]], dtype=np.float32))
+
+
+# -- local_score: late steps below the GEMM bound (issue 15) ---------------------------------------
+def _spread_cloud(n_atoms: int, d: int = 8, k: int = 3, scale: float = 20.0, seed: int = 0) -> PointCloud:
+    """n_atoms points of a k-dimensional Gaussian (sd ``scale``) in a random k-plane of R^d, with
+    random weights in [0.5, 1]: atoms about scale N^(-1/k) apart, so at t <= 1e-3 the posterior sits
+    on a few of them (the late steps of a reverse SDE)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((d, k)))[0]
+    return PointCloud(scale * rng.standard_normal((n_atoms, k)) @ basis.T, weights=rng.uniform(0.5, 1.0, n_atoms))
+
+
+def _late_queries(cloud: PointCloud, t: float, n: int, seed: int = 1) -> np.ndarray:
+    """Forward-noised atoms alpha x_i + sigma z: where a reverse SDE's particles are at time t."""
+    rng = np.random.default_rng(seed)
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    return alpha * cloud.points[rng.integers(0, cloud.size, n)] + math.sqrt(var) * rng.standard_normal((n, cloud.d))
+
+
+@pytest.mark.parametrize("tail", [1.0, 5.0, 50.0])
+@pytest.mark.parametrize("t", [1e-4, 1e-3, 1e-2])
+def test_local_score_certified_tail(t, tail):
+    """local_score keeps the atoms within r of y = x / alpha, r^2 = r_0^2 + 2 sigma^2 (tail +
+    log(1 / w_0)) / alpha^2. Against a direct evaluation (every atom, scipy's softmax): the reported
+    ``tail`` is at least the true posterior mass of the atoms beyond r (recomputed here from direct
+    distances) and at most e^-tail; the reported ``error`` bounds the true score error plus rounding.
+
+    Rounding allowance: the direct reference's logits, of size at most L = |x - alpha x_i|^2 /
+    (2 sigma^2), carry 4 eps L each, moving the denoiser by 8 eps L times the diameter D and the
+    score by alpha / sigma^2 times that; both sides' Tweedie step adds 8 eps (|x| + alpha R) / sigma^2.
+    At t = 1e-2 with tail = 1 the neglected mass is large enough (> 1e-6) that the bound is exercised;
+    at t <= 1e-3 the atoms are far apart on the noise scale and nothing is neglected.
+    The ball's atom counts equal a direct count of the atoms within r."""
+    cloud = _spread_cloud(2000)
+    x = _late_queries(cloud, t, 200)
+    alpha, var = float(OU().alpha(t)), float(OU().sigma2(t))
+    local = cloud.local_score(t, x, tail=tail)
+    score, post, _ = _direct_score(cloud, t, x)
+    dist = cdist(x / alpha, cloud.points)
+    nearest = np.argmin(dist, axis=1)
+    r0 = dist[np.arange(len(x)), nearest]
+    radius_sq = r0**2 + 2 * var * (tail - np.log(cloud.weights[nearest])) / alpha**2
+    outside = np.sum(np.where(dist**2 > radius_sq[:, None], post, 0.0), axis=1)
+    assert np.all(outside <= local.tail * (1 + 1e-6) + 1e-300)
+    assert np.all(local.tail <= math.exp(-tail) * (1 + 1e-6))
+    assert np.array_equal(local.atoms, np.count_nonzero(dist**2 <= radius_sq[:, None], axis=1))
+    diameter = float(np.max(pdist(cloud.points)))
+    radius = support_radius(cloud)
+    big_l = np.max((np.linalg.norm(x[:, None] - alpha * cloud.points[None], axis=-1)) ** 2, axis=1) / (2 * var)
+    rounding = (alpha / var * 8 * EPS * big_l * diameter
+                + 8 * EPS * (np.linalg.norm(x, axis=1) + alpha * radius) / var)
+    assert np.all(np.linalg.norm(local.score - score, axis=1) <= local.error + rounding)
+    if tail == 1.0 and t == 1e-2:
+        assert np.max(outside) > 1e-6  # the bound is exercised, not only met
+
+
+def test_local_score_is_cheap_where_the_posterior_is_sparse():
+    """At t = 1e-3 on 20000 atoms spaced ~ 20 N^(-1/3) = 0.7 apart (sigma = 0.045), each row sums a few
+    atoms (mean below 5), not N."""
+    cloud = _spread_cloud(20_000, d=16)
+    local = cloud.local_score(1e-3, _late_queries(cloud, 1e-3, 300))
+    assert local.atoms.mean() < 5 and local.atoms.min() >= 1
+
+
+@pytest.mark.parametrize("tail, match", [(0.0, "tail must be a finite number > 0"),
+                                         (-1.0, "tail must be a finite number > 0")])
+def test_local_score_bad_tail(tail, match):
+    with pytest.raises(ValueError, match=match):
+        CLOUD.local_score(1e-3, np.zeros((1, 2)), tail=tail)

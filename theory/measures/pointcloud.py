@@ -24,6 +24,15 @@ before the exp by one of three paths (see ``PointCloud._weight_sums``):
   overflow-free norm. Far from the data the posterior is thus one-hot on the nearest atom and log p
   the large negative number it is; where that number is below -1.8e308 it is -inf (see base.py).
 
+float32: :meth:`PointCloud.score` of a float32 array runs the logit product, the softmax and the
+dense moment product in float32 (tables rounded once, on first use), with a clamp at EXP_FLOOR_32 =
+-30 and the fast window's upper end at e^80 instead of e^-700 and e^700; everything else (log_density,
+denoise, posterior) converts float32 input to float64, as every other measure does.
+
+:meth:`PointCloud.local_score` (late steps, where the posterior sits on a few atoms) sums only the
+atoms within a certified radius of x / alpha, found with scipy's cKDTree: O(log N) per query for data
+of low intrinsic dimension instead of the O(N d) of the products, with a bound on what it leaves out.
+
 :meth:`PointCloud.posterior` and :meth:`PointCloud.posterior_sample` use the dense path (the
 extreme one where it applies). Queries are processed in row blocks so that the (n, N) logit matrix
 never exceeds ``BLOCK_ELEMENTS`` entries.
@@ -31,13 +40,15 @@ never exceeds ``BLOCK_ELEMENTS`` entries.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, spatial
 
 from theory import _validate
-from theory.measures.base import _DEFAULT_PROCESS, Measure, Partition, _checked, log_normalization, row_norms
+from theory.measures.base import (_DEFAULT_PROCESS, Measure, Partition, _checked, _nonfinite_rows, log_normalization,
+                                  row_norms)
 from theory.processes import ForwardProcess
 
 # Largest (rows x points) logit block held in memory at once: 2^22 - 2^16 float64 = 31.5 MiB. Each
@@ -79,6 +90,70 @@ LOGIT_LIMIT = 1e300
 # Row paths of _weight_sums.
 _FAST, _NORMAL, _EXTREME = 0, 1, 2
 
+# -- the float32 kernel (PointCloud.score of float32 queries) --------------------------------------
+# Clamp of the shifted float32 logits (dense path) and lower end of the fast path's window. A
+# clamped weight stands for one below e^-30 = 9.4e-14 of its row's largest, so the clamp adds at most
+# N e^-30 of the largest weight (hence of the normalizer) to the normalizer and moves the denoiser by
+# at most N e^-30 max_i |x_i - E[X_0 | x]|: below float32's unit roundoff u = 2^-24 = 6.0e-8 for N up
+# to u e^30 = 6.4e5 points. e^-30 is a normal float32 (the smallest is e^-87.3), so the exp never
+# takes NumPy's slow subnormal path, and neither do its products with points of size above e^-57.
+EXP_FLOOR_32 = -30.0
+# Sparse path in float32: weights below e^-(SPARSE_TAIL_32 + log N) of the row's largest are left
+# out, e^-20 = 2.1e-9 of the normalizer in all, 30 times below u.
+SPARSE_TAIL_32 = 20.0
+# Upper end of the fast path's window in float32: N max(1, |x|_inf) e^z <= e^80 leaves the weighted
+# sums 8.7 nats below float32's overflow at e^88.7.
+_HEADROOM_LOG_32 = 80.0
+# Rows whose logit bound (see _extreme_rows) exceeds this are computed by the float64 kernel: beyond
+# it a float32 logit or product could overflow (float32 max 3.4e38; 1e30 leaves a factor 3e8).
+LOGIT_LIMIT_32 = 1e30
+_EPS_32 = float(np.finfo(np.float32).eps)
+
+
+@dataclass(frozen=True, eq=False)
+class _Precision:
+    """The dtype-specific constants and product tables of the logit and moment kernels.
+
+    atoms : (N, d + 3) and points_t1 : (d + 1, N) in ``dtype`` (see PointCloud._atoms); exp_floor,
+    sparse_tail, headroom: the clamp, the sparse cut and the fast window's upper end in nats; eps :
+    the machine epsilon of ``dtype`` (rounding of the logit product in the fast-path slack).
+    """
+
+    dtype: np.dtype
+    atoms: np.ndarray
+    points_t1: np.ndarray
+    exp_floor: float
+    sparse_tail: float
+    headroom: float
+    eps: float
+
+
+# local_score: the default neglected posterior mass, at most e^-LOCAL_TAIL of the normalizer (as the
+# sparse path's e^-SPARSE_TAIL: a million times below float64 rounding).
+LOCAL_TAIL = 50.0
+# cKDTree's ball test compares rounded squared distances; an atom just outside the radius r might be
+# reported inside (harmless) and one inside might be missed only within this relative margin of r^2,
+# so the certified bound uses (1 - LOCAL_RADIUS_SLACK) r^2 for the excluded atoms' distance.
+LOCAL_RADIUS_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class LocalScore:
+    """The result of :meth:`PointCloud.local_score` for n queries.
+
+    score : (n, d), the score of the posterior restricted to the atoms within the radius.
+    tail : (n,), a certified upper bound on the neglected posterior mass Z_out / (Z_in + Z_out).
+    error : (n,), a certified upper bound on |score - exact score| (Euclidean) from the neglected
+    atoms: alpha / sigma^2 * tail / (1 - tail) * (|m - c| + R) (m the restricted denoiser, c the
+    points' centre, R their radius about it), beyond the rounding of the evaluated terms.
+    atoms : (n,), the number of atoms each row summed.
+    """
+
+    score: np.ndarray
+    tail: np.ndarray
+    error: np.ndarray
+    atoms: np.ndarray
+
 
 @dataclass(frozen=True, eq=False)
 class PointCloud(Measure):
@@ -110,6 +185,7 @@ class PointCloud(Measure):
     # Largest logit_i - logit_ref for which N max(1, |x|_inf) exp(logit_i - logit_ref) <= e^700.
     _headroom: float = field(init=False, repr=False)
     _max_norm: float = field(init=False, repr=False)  # max_i |x_i|
+    _f64: _Precision = field(init=False, repr=False)  # the float64 kernel's tables (the arrays above)
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.points)
@@ -154,6 +230,21 @@ class PointCloud(Measure):
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "_f64", _Precision(np.dtype(np.float64), self._atoms, self._points_t1, EXP_FLOOR,
+                                                    SPARSE_TAIL, self._headroom, _EPS))
+
+    @functools.cached_property
+    def _tree(self) -> spatial.cKDTree:
+        """A k-d tree of the points (built on first use of :meth:`local_score`)."""
+        return spatial.cKDTree(self.points)
+
+    @functools.cached_property
+    def _f32(self) -> _Precision:
+        """The float32 kernel's tables, the float64 ones rounded (built on first use)."""
+        headroom = (_HEADROOM_LOG_32 - float(np.log(self.size))
+                    - float(np.log(max(1.0, np.abs(self.points).max()))))
+        return _Precision(np.dtype(np.float32), self._atoms.astype(np.float32),
+                          self._points_t1.astype(np.float32), EXP_FLOOR_32, SPARSE_TAIL_32, headroom, _EPS_32)
 
     @property
     def k(self) -> int:
@@ -232,11 +323,13 @@ class PointCloud(Measure):
         return mean, (centered * self.weights[:, None]).T @ centered
 
     # -- diffused quantities --------------------------------------------------------------
-    def _queries(self, x: np.ndarray, alpha: float, var: float, shift: np.ndarray | None = None) -> np.ndarray:
+    def _queries(self, x: np.ndarray, alpha: float, var: float, shift: np.ndarray | None = None,
+                 dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
         """[alpha/var x, 1, -alpha^2/var, -shift], shape (n, d + 3): the query side of the logit
-        product (see :meth:`_logits`); ``shift`` defaults to 0."""
+        product (see :meth:`_logits`); ``shift`` defaults to 0. Each entry is formed in float64 and
+        rounded once to ``dtype``."""
         n, d = x.shape
-        query = np.empty((n, d + 3))
+        query = np.empty((n, d + 3), dtype=dtype)
         np.multiply(x, alpha / var, out=query[:, :d])
         query[:, d] = 1.0
         query[:, d + 1] = -alpha * alpha / var
@@ -276,24 +369,26 @@ class PointCloud(Measure):
                 yield _compose(group, block), weights
 
     def _logits(self, x: np.ndarray, alpha: float, var: float, *, out: np.ndarray,
-                shift: np.ndarray | None = None) -> np.ndarray:
+                shift: np.ndarray | None = None, prec: _Precision | None = None) -> np.ndarray:
         """z[j, i] = logit_i(x_j) - logit_ref(x_j) - shift_j, shape (m, N), written to ``out``.
 
         logit_i(x) = log w_i - |x - alpha x_i|^2 / (2 var); ref is the atom nearest the centre. The
         difference is linear in the atom: one matrix product [alpha/var x, 1, -alpha^2/var, -shift] @
         [x_i - x_ref, log w_i - log w_ref, (|x_i|^2 - |x_ref|^2) / 2, 1]^T, whose right factor is fixed
         at construction, so a call does no O(N d) work besides the products. Centring on x_ref also
-        keeps the terms of the products small. Without a shift, z[j, ref] = 0 exactly.
+        keeps the terms of the products small. Without a shift, z[j, ref] = 0 exactly. ``prec``
+        (default float64) gives the product's dtype and its table of atoms.
         """
-        return np.matmul(self._queries(x, alpha, var, shift), self._atoms.T, out=out)
+        prec = self._f64 if prec is None else prec
+        return np.matmul(self._queries(x, alpha, var, shift, prec.dtype), prec.atoms.T, out=out)
 
-    def _extreme_rows(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
+    def _extreme_rows(self, x: np.ndarray, alpha: float, var: float, limit: float = LOGIT_LIMIT) -> np.ndarray:
         """Rows that take the extreme path, shape (n,) bool: those where the bound
         alpha/var |x| max|x_i - x_ref| + alpha^2/var max|(|x_i|^2 - |x_ref|^2)| / 2 + max|log w_i - log w_ref|
-        on |logit_i - logit_ref| exceeds LOGIT_LIMIT (or overflows)."""
+        on |logit_i - logit_ref| exceeds ``limit`` (LOGIT_LIMIT; or overflows)."""
         bound = (alpha / var) * row_norms(x) * self._ref_reach
         bound += (alpha * alpha / var) * self._half_sq_reach + self._log_w_reach
-        return ~(bound <= LOGIT_LIMIT)
+        return ~(bound <= limit)
 
     def _extreme_weights(self, x: np.ndarray, alpha: float, var: float, *, out: np.ndarray):
         """The extreme path's weights: (top (m,), weights (m, N) written to ``out``).
@@ -327,9 +422,10 @@ class PointCloud(Measure):
         return np.ldexp(np.log(self.weights[top]), -2 * k) - gap * gap
 
     @staticmethod
-    def _dense_softmax(z: np.ndarray, sub: int, top: np.ndarray | None = None) -> None:
-        """In place: z[j] <- exp(max(z[j] - top_j, EXP_FLOOR)) with top_j = max z[j] (computed here
-        unless given), over sub-blocks of ``sub`` rows so each pass reads from cache."""
+    def _dense_softmax(z: np.ndarray, sub: int, top: np.ndarray | None = None, floor: float = EXP_FLOOR) -> None:
+        """In place: z[j] <- exp(max(z[j] - top_j, floor)) with top_j = max z[j] (computed here
+        unless given), over sub-blocks of ``sub`` rows so each pass reads from cache. ``floor`` is
+        EXP_FLOOR in float64, EXP_FLOOR_32 in float32."""
         for lo in range(0, z.shape[0], sub):
             part = z[lo:lo + sub]
             if top is None:
@@ -337,20 +433,21 @@ class PointCloud(Measure):
             else:
                 part -= top[lo:lo + sub, None]
             # A read-only min is cheaper than an unconditional clamp where nothing underflows.
-            if part.min() < EXP_FLOOR:
-                np.maximum(part, EXP_FLOOR, out=part)
+            if part.min() < floor:
+                np.maximum(part, floor, out=part)
             np.exp(part, out=part)
 
-    def _fast_shift(self, x: np.ndarray, alpha: float, var: float):
+    def _fast_shift(self, x: np.ndarray, alpha: float, var: float, prec: _Precision | None = None):
         """Which rows may take the fast path, and their shift: (log_scale (n,), shift (n,), fast (n,)).
 
         With c the centre and R = max_i |x_i - c|, the triangle inequality gives D - alpha R <=
         |x - alpha x_i| <= D + alpha R (D = |x - alpha c|), hence lo <= logit_i(x) <= hi for every atom.
-        A row is fast when some shift s puts every z_i = logit_i - logit_ref - s in [EXP_FLOOR,
-        self._headroom]: then no exp(z) is subnormal (NumPy's slow path) or lost, and no exp(z) or
+        A row is fast when some shift s puts every z_i = logit_i - logit_ref - s in [prec.exp_floor,
+        prec.headroom]: then no exp(z) is subnormal (NumPy's slow path) or lost, and no exp(z) or
         weighted sum overflows, so no max pass is needed. Both ends keep a slack for the rounding of
-        these bounds and of the logit product. log_scale = logit_ref + s.
+        these bounds (float64) and of the logit product (in prec.dtype). log_scale = logit_ref + s.
         """
+        prec = self._f64 if prec is None else prec
         diff = x - alpha * self._ref_point
         ref_sq = np.einsum("ij,ij->i", diff, diff)
         ref_logit = self._log_w_ref - ref_sq / (2.0 * var)
@@ -362,17 +459,18 @@ class PointCloud(Measure):
         reach = alpha * self._radius
         hi = self._log_w_max - np.maximum(dist - reach, 0.0) ** 2 / (2.0 * var)
         lo = self._log_w_min - (dist + reach) ** 2 / (2.0 * var)
-        low_shift = hi - ref_logit - self._headroom  # smallest shift without overflow
-        high_shift = lo - ref_logit - EXP_FLOOR  # largest shift without subnormal weights
+        low_shift = hi - ref_logit - prec.headroom  # smallest shift without overflow
+        high_shift = lo - ref_logit - prec.exp_floor  # largest shift without subnormal weights
         # Rounding: the bounds are sums of terms of size |hi|, |lo|, |ref_logit| and D^2 / var; the
         # logit product's (d + 3)-term dot products have terms of size at most alpha/var |x| |x_i -
         # x_ref| (|x| <= |diff| + alpha |x_ref|), alpha^2/var max |(|x_i|^2 - |x_ref|^2)| / 2 and
-        # max |log w_i - log w_ref|, plus the shift. The final 1.0 is a margin of one nat on top.
+        # max |log w_i - log w_ref|, plus the shift, each rounded to prec.dtype first (2 (d + 3) eps
+        # covers the d + 5 roundings). The final 1.0 is a margin of one nat on top.
         center_reach = alpha * np.sqrt(self._center_from_ref_sq)
         xnorm = ref_dist + alpha * self._ref_norm
         slack = (8.0 * _EPS * (np.abs(hi) + np.abs(lo) + 2.0 * np.abs(ref_logit)
                                + (ref_dist + center_reach + reach) ** 2 / var)
-                 + 2.0 * (self.d + 3) * _EPS * (alpha / var * xnorm * self._ref_reach
+                 + 2.0 * (self.d + 3) * prec.eps * (alpha / var * xnorm * self._ref_reach
                                                 + alpha * alpha / var * self._half_sq_reach
                                                 + self._log_w_reach + np.abs(low_shift) + np.abs(high_shift))
                  + 1.0)
@@ -383,7 +481,8 @@ class PointCloud(Measure):
         shift = np.where(fast, np.minimum(np.maximum(0.0, low_shift), high_shift), 0.0)
         return ref_logit + shift, shift, fast
 
-    def _weight_sums(self, x: np.ndarray, alpha: float, var: float, *, first_moment: bool):
+    def _weight_sums(self, x: np.ndarray, alpha: float, var: float, *, first_moment: bool,
+                     prec: _Precision | None = None):
         """Posterior normalizer and (optionally) first moment, up to a known per-row scale.
 
         Returns (log_scale (n,), sums): sums[j, :d] = sum_i u_ji x_i and sums[j, d] = sum_i u_ji
@@ -398,17 +497,23 @@ class PointCloud(Measure):
         - dense: the shifted, clamped softmax of :meth:`_dense_softmax`.
         - extreme (rows of :meth:`_extreme_rows`): :meth:`_extreme_weights`, with log_scale the top
           atom's own logit (-inf where it is below -1.8e308).
+
+        ``prec`` (default float64) is the dtype of the logits, the weights and the dense moment
+        product, with its clamp and sparse cut; ``sums`` and ``log_scale`` are float64 either way,
+        and the sparse path's moment multiplies by the float64 points. float32 takes no extreme
+        rows (the caller sends rows beyond LOGIT_LIMIT_32 to float64).
         """
         n, d = x.shape
-        log_scale, shift, fast = self._fast_shift(x, alpha, var)
+        prec = self._f64 if prec is None else prec
+        log_scale, shift, fast = self._fast_shift(x, alpha, var, prec)
         path = np.where(fast, _FAST, _NORMAL)
         extreme = self._extreme_rows(x, alpha, var)
         if extreme.any():
             path[extreme] = _EXTREME
         sums = np.empty((n, d + 1)) if first_moment else np.empty(n)
         step = self._rows_per_block(n)
-        buffer = np.empty((min(step, n), self.size))
-        moment_t = np.empty((d + 1, min(step, n))) if first_moment else None
+        buffer = np.empty((min(step, n), self.size), dtype=prec.dtype)
+        moment_t = np.empty((d + 1, min(step, n)), dtype=prec.dtype) if first_moment else None
         for group, group_path in _row_groups(path):
             xg = x[group]
             for start in range(0, xg.shape[0], step):
@@ -416,36 +521,39 @@ class PointCloud(Measure):
                 m = block.stop - block.start
                 out_rows = _compose(group, block)
                 if group_path == _FAST:
-                    z = self._logits(xg[block], alpha, var, out=buffer[:m], shift=shift[out_rows])
+                    z = self._logits(xg[block], alpha, var, out=buffer[:m], shift=shift[out_rows], prec=prec)
                     np.exp(z, out=z)
                 elif group_path == _EXTREME:
                     top, z = self._extreme_weights(xg[block], alpha, var, out=buffer[:m])
                     log_scale[out_rows] = self._top_logit_scaled(xg[block], top, alpha, var)
                 else:
-                    z = self._logits(xg[block], alpha, var, out=buffer[:m])
+                    z = self._logits(xg[block], alpha, var, out=buffer[:m], prec=prec)
                     top = z.max(axis=1)
                     log_scale[out_rows] += top
-                    if self._sparse_sums(z, top, sums, out_rows, first_moment):
+                    if self._sparse_sums(z, top, sums, out_rows, first_moment, prec.sparse_tail):
                         continue
-                    self._dense_softmax(z, max(1, SOFTMAX_ELEMENTS // self.size), top)
+                    self._dense_softmax(z, max(1, SOFTMAX_ELEMENTS // self.size), top, prec.exp_floor)
                 if first_moment:
                     # [points^T; 1] @ u^T: the weighted sums and, in its last row, the normalizer. This
                     # layout ((d + 1) x m) runs about 1.5x faster in OpenBLAS than u @ points for N >> d.
-                    np.matmul(self._points_t1, z.T, out=moment_t[:, :m])
+                    np.matmul(prec.points_t1, z.T, out=moment_t[:, :m])
                     sums[out_rows] = moment_t[:, :m].T
                 else:
                     sums[out_rows] = z.sum(axis=1)
         return log_scale, sums
 
-    def _sparse_sums(self, z, top, sums, out_rows, first_moment: bool) -> bool:
+    def _sparse_sums(self, z, top, sums, out_rows, first_moment: bool, tail: float = SPARSE_TAIL) -> bool:
         """The sparse path of :meth:`_weight_sums` for one block: z are the block's logits as
-        :meth:`_logits` returns them, ``top`` their row maxima; the weights are exp(z - top). Writes
-        the block's rows of ``sums`` and returns True, or returns False without writing anything if
-        more than SPARSE_DENSITY of the weights would be kept."""
+        :meth:`_logits` returns them, ``top`` their row maxima; the weights are exp(z - top), kept
+        within e^-(tail + log N) of the largest (``tail``: SPARSE_TAIL, SPARSE_TAIL_32 in float32).
+        Writes the block's rows of ``sums`` and returns True, or returns False without writing
+        anything if more than SPARSE_DENSITY of the weights would be kept. The moment is the CSR
+        product with the float64 points whatever the dtype of z: near t = 0 the denoiser must
+        resolve the points themselves, not their float32 roundings (see :meth:`score`)."""
         m, size = z.shape
-        # Where |top| > 2^53 (SPARSE_TAIL + log N) the subtraction rounds to top itself; the largest
+        # Where |top| > 2^53 (tail + log N) the subtraction rounds to top itself; the largest
         # weight must be kept all the same.
-        cut = np.minimum(top - (SPARSE_TAIL + np.log(size)), np.nextafter(top, -np.inf))
+        cut = np.minimum(top - (tail + float(np.log(size))), np.nextafter(top, -np.inf))
         keep = np.flatnonzero(z > cut[:, None])
         if keep.size > SPARSE_DENSITY * z.size:
             return False
@@ -484,6 +592,109 @@ class PointCloud(Measure):
         d = self.d
         _, sums = self._weight_sums(x, alpha, var, first_moment=True)
         return sums[:, :d] / sums[:, d:]
+
+    def score(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS) -> np.ndarray:
+        """grad_x log p_t(x) = (alpha(t) E[X_0 | X_t = x] - x) / sigma(t)^2. x : (n, d) -> (n, d).
+
+        Other dtypes of x are converted to float64 and computed as in :meth:`Measure.score`. For a
+        float32 ndarray x the result is float32, and the kernel runs in float32: the logit product,
+        the shift, clamp (at EXP_FLOOR_32) and exp of the softmax, and the dense moment product. Kept
+        in float64, at O(n d) cost: the per-row bounds and shifts of the fast path, the sums once
+        formed (their (n, d + 1) result), the ratio E[X_0 | x] = sums / normalizer and Tweedie's
+        (alpha E[X_0 | x] - x) / sigma^2, which cancels as x approaches alpha x_i; and the sparse
+        path's moment (near t = 0), which multiplies by the float64 points: there the score resolves
+        E[X_0 | x] to about sigma / sqrt(d), finer than the float32 rounding of the points (u |x_i|)
+        once sigma < ~1e-6 |x_i|. Rows whose logits could exceed LOGIT_LIMIT_32 use the float64
+        kernel. Each row of the result is the float64 formula's value to within eps_32 times a
+        condition number (the bound is derived in tests/measures/test_pointcloud.py); it is a
+        different rounding of the same formula, so float32 and float64 scores of the same x differ.
+
+        Raises ValueError where the score is beyond float32's range (3.4e38) or float64's.
+        """
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32):
+            return super().score(t, x, process=process)
+        alpha, var = self._kernel(t, process)
+        x64 = _validate.points(x, self.d)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            score = self._score_single(x64, alpha, var)
+        _checked(score, "the score", x64, (t, process, var))
+        with np.errstate(over="ignore"):
+            out = score.astype(np.float32)
+        bad = _nonfinite_rows(out)
+        if bad.size:
+            raise ValueError(f"the score overflows float32 at t={t!r} for {process!r} (sigma(t)^2 = {var:.3g}): it "
+                             f"is beyond +-{float(np.finfo(np.float32).max):.3g} in {bad.size} of {x.shape[0]} "
+                             f"rows (first: row {int(bad[0])}); pass float64 input")
+        return out
+
+    def _score_single(self, x: np.ndarray, alpha: float, var: float) -> np.ndarray:
+        """The score of :meth:`score` for float32 queries (given as float64 x, exact), float64 (n, d)."""
+        d = self.d
+        extreme = self._extreme_rows(x, alpha, var, LOGIT_LIMIT_32)
+        if extreme.any():
+            out = np.empty(x.shape)
+            rows = np.flatnonzero(extreme)
+            out[rows] = self._score(x[rows], alpha, var)
+            rest = np.flatnonzero(~extreme)
+            if rest.size:
+                out[rest] = self._score_single(x[rest], alpha, var)
+            return out
+        _, sums = self._weight_sums(x, alpha, var, first_moment=True, prec=self._f32)
+        out = sums[:, :d]
+        out /= sums[:, d:]
+        out *= alpha
+        out -= x
+        out /= var
+        return out
+
+    def local_score(self, t: float, x: np.ndarray, *, process: ForwardProcess = _DEFAULT_PROCESS,
+                    tail: float = LOCAL_TAIL) -> LocalScore:
+        """The score from the atoms near each query only, with a certified bound on what is left out
+        (for the late steps of a reverse SDE, where the posterior sits on a few atoms).
+
+        With y = x / alpha, logit_i = log w_i - alpha^2 |y - x_i|^2 / (2 sigma^2). Let x_0 be the atom
+        nearest y, at distance r_0 (a k-d tree query, O(log N) for data of low intrinsic dimension), so
+        Z >= w_0 exp(-alpha^2 r_0^2 / (2 sigma^2)). Every atom beyond r with r^2 = r_0^2 + 2 sigma^2
+        (tail + log(1 / w_0)) / alpha^2 has a weight below exp(-alpha^2 r^2 / (2 sigma^2)) times its w_i;
+        these add up to Z_out <= W_out exp(-alpha^2 r^2 / (2 sigma^2)) with W_out = 1 - sum_in w_i, at
+        most e^-tail of Z. The atoms within r (a ball query) are summed exactly (log-sum-exp on
+        directly formed differences); ``LocalScore.tail`` is the bound W_out exp(-alpha^2 r^2 /
+        (2 sigma^2)) / Z_in evaluated with the atoms found, and ``LocalScore.error`` what it implies for
+        the score. Rows whose ball holds most of the atoms (t not small) cost O(N d) each: use
+        :meth:`score` there.
+
+        x : (n, d) -> :class:`LocalScore` with score (n, d). tail > 0 (nats). float64 throughout.
+        """
+        alpha, var = self._kernel(t, process)
+        x = _validate.points(x, self.d)
+        tail = _validate.positive_real(tail, "tail")
+        n, d = x.shape
+        y = x / alpha
+        r0, nearest = self._tree.query(y, k=1)
+        log_w = np.log(self.weights)
+        radius_sq = r0 * r0 + 2.0 * var * (tail - log_w[nearest]) / (alpha * alpha)
+        balls = self._tree.query_ball_point(y, np.sqrt(radius_sq), return_sorted=False)
+        counts = np.fromiter((len(b) for b in balls), dtype=np.intp, count=n)
+        index = np.fromiter((i for b in balls for i in b), dtype=np.intp, count=int(counts.sum()))
+        row = np.repeat(np.arange(n), counts)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        gap = x[row] - alpha * self.points[index]
+        logits = log_w[index] - np.einsum("ij,ij->i", gap, gap) / (2.0 * var)
+        top = np.maximum.reduceat(logits, starts)
+        u = np.exp(logits - top[row])
+        total = np.add.reduceat(u, starts)
+        denoised = np.add.reduceat(u[:, None] * self.points[index], starts) / total[:, None]
+        score = (alpha * denoised - x) / var
+        log_z_in = top + np.log(total)
+        w_out = np.maximum(1.0 - np.add.reduceat(self.weights[index], starts), 0.0)
+        with np.errstate(divide="ignore"):
+            log_tail = (np.log(w_out) - alpha * alpha * (1.0 - LOCAL_RADIUS_SLACK) * radius_sq / (2.0 * var)
+                        - log_z_in)
+        tail_mass = np.exp(np.minimum(log_tail, 0.0))
+        spread = row_norms(denoised - (self._center_from_ref + self._ref_point)) + self._radius
+        with np.errstate(divide="ignore"):
+            error = alpha / var * tail_mass / (1.0 - tail_mass) * spread
+        return LocalScore(_checked(score, "the local score", x, (t, process, var)), tail_mass, error, counts)
 
     @property
     def _posterior_draws(self) -> int:
