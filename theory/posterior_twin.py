@@ -3,7 +3,8 @@
 
 For mu = sum_i w_i delta_{x_i} and the forward kernel X_t | X_0 ~ N(alpha(t) X_0, sigma(t)^2 I),
 
-    P(X_0 = x_i | X_t = x) = w_i exp(-|x - alpha x_i|^2 / (2 sigma^2)) / sum_j w_j exp(-|x - alpha x_j|^2 / (2 sigma^2)).
+    P(X_0 = x_i | X_t = x) = w_i exp(-|x - alpha x_i|^2 / (2 sigma^2))
+                             / sum_j w_j exp(-|x - alpha x_j|^2 / (2 sigma^2)).
 
 :class:`theory.measures.pointcloud.PointCloud` evaluates these weights through matrix products against
 a reference atom, with several scaling paths; its score, denoiser and posterior draws all rest on
