@@ -5,7 +5,7 @@ decisions share a family-wise false-failure level of 0.01 (Bonferroni over the 1
 module docstring of checks.c3_memorization); the posterior comparison is deterministic. False
 failures over seeds 0..19 of the fast budget (the committed code): 0 wrong overall verdicts in 20
 runs; closest case margin 0.39 band half-widths, weakest control refuted by 0.78. The full budget (``slow``)
-was run for seed 0.
+was run for seed 0: CONFIRMED, every control refuted (69 s on the loaded 2-core machine).
 """
 
 from __future__ import annotations
