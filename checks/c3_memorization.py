@@ -98,7 +98,9 @@ False failures of the fast check over seeds 0..19: 0 runs with a wrong verdict o
 closest case decision stayed 0.39 band half-widths inside its rule (gauss8/VE level), the weakest
 control was refuted by 0.78 (the smoothed score; its mean log ratio 0.0130 +- 0.0016 over the seeds
 against the predicted 0.013 and the rule's 0.0061). Cost of the fast check: about
-6 s of CPU (OPENBLAS_NUM_THREADS=1, 12 s wall on the loaded 2-core machine).
+6.5 s of CPU with OPENBLAS_NUM_THREADS=1 (12 to 15 s wall on the 2-core machine at a load of 8 to
+13); with OpenBLAS's default two threads on that loaded machine, 28 s of CPU and 64 s wall (its
+threads spin against the other processes), so the machine was never idle enough to time it alone.
 """
 
 from __future__ import annotations
