@@ -66,7 +66,9 @@ def point_set_posterior(points: np.ndarray, weights: np.ndarray | None, t: float
     alpha, var = float(twin.alpha(t)), float(twin.sigma2(t))
     with np.errstate(divide="ignore"):
         logits = np.log(w)[None, :] - spatial.distance.cdist(y, alpha * pts, "sqeuclidean") / (2.0 * var)
-    return np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
+    # exp(logit - logsumexp) sums to 1 only within |logit| ulps; the division restores it to a few ulps.
+    probs = np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def point_set_sampler(points: np.ndarray, weights: np.ndarray | None, t: float, *,
