@@ -6,7 +6,122 @@ process conditioned on X_T = y (CLAIMS.md §1), so the output at delta is the pi
 law(X_delta | X_T = y); it is *not* mu: its relative frequencies depend on pi. Among Gaussians G,
 KL(p_T || G) is smallest at the moment-matched MM, and KL(p_T || G) - KL(p_T || MM) = KL(MM || G).
 
-PLACEHOLDER: the design section is written once the numbers are measured.
+Predictions (routes that share no code with the simulator)
+------------------------------------------------------------
+- *Levels*: the RMS distance to M of exact draws of the output law (:mod:`theory.output_law`): y ~ pi,
+  x_0 ~ law(X_0 | X_T = y), then the Gaussian bridge law(X_delta | X_T = y, X_0 = x_0) of CLAIMS.md §1
+  with alpha and sigma^2 from the process's symbolic twin. The posterior draw is the measure's
+  closed form ``posterior_sample`` (von Mises-Fisher on the spheres, Gaussian on the plane); for the
+  point cloud it is the log-sum-exp softmax of scipy over pairwise distances
+  (:func:`theory.output_law.point_set_posterior`), never ``PointCloud.posterior``, which the score
+  shares. REFERENCE_FACTOR = 10 draws per simulated particle; their Monte-Carlo error is added to
+  the level's standard error.
+- *Rate*: the least-squares slope of those predicted levels over the measured deltas (the claim's
+  exact-score rate carried to the finite range: 0.499 to 0.506; the slope of sigma(delta) alone is
+  recorded as ``sigma_slope``).
+- *Law*: the same exact draws at the law runs' delta (spheres, plane), and for the cloud the atom
+  probabilities P(X_0 = x_i | X_T = y) of the point mass, or their average over 10 n prior draws
+  (Rao-Blackwellized) for the other priors.
+- *Moment matching*: KL(p_T || G) - KL(p_T || MM) = KL(MM || G) in closed form
+  (:func:`theory.estimators.gaussian_kl`); the measured gap is E[log MM - log G] over exact draws of
+  p_T (:func:`theory.output_law.marginal_sample`, :func:`theory.output_law.kl_gap`), so the
+  library's MM is judged against p_T itself, not against its own moments.
+
+The table (fast and full: the same rows; full doubles every n)
+--------------------------------------------------------------
+Measures (fixed designs from DESIGN_SEED): ``circle`` = Sphere(k=1, d=3, r=1.5, off-centre),
+``vmf-sphere`` = Sphere(k=2, d=5) with a von Mises-Fisher law (kappa = 2) in a random frame,
+``plane`` = Subspace(k=2, d=4) (tilted, off-centre, correlated covariance), ``cloud`` = 8 points in
+R^3 with weights proportional to 1..8. Priors, each given explicitly to the simulator and to the
+prediction: N(0, I), the moment-matched Gaussian, Student-t (df = 2: infinite variance) and a point
+mass y = alpha(T) E X + (0.5, 0.3, -0.2, ...) (pi not equivalent to p_T: C1 says it still covers M).
+OU with T = 1 on the full measure x prior grid (16 rows), VP with T = 0.5 for the cloud from a point
+mass and the circle from the Student-t prior.
+
+Cases (each must be CONFIRMED; decisions judged at z = Phi^-1(1 - ALPHA / (2 m)) = 3.91 with
+m = C1Plan.tests = 109 case decisions):
+
+- *rate*: log-log slope of the RMS distance at 4 deltas over 3 decades (OU 1e-2 .. 1e-5, VP 1e-4 ..
+  1e-7; posterior scheme, 40 steps per decade, n = 2000 per delta), band slope +- z se (bootstrap se
+  and the prediction's own in quadrature), against the predicted slope +- RATE_TOLERANCE; the band
+  must also clear FLAT_SLOPE. Band half-width about 0.008.
+- *level*: the mean over the deltas of log(measured RMS / predicted RMS)
+  (:func:`theory.statistics.level_fit`) +- z se must contain 0 +- LEVEL_TOLERANCE. Band half-width
+  about 0.023: a level off by 2.5 % is resolved.
+- *law* (spheres, plane): the plain exact-score SDE (exponential scheme, 100 steps per decade under
+  OU, 200 under VP, n_law = 4000) stopped at delta = 1e-3 (OU) or 1e-4 (VP), counted in the cells of
+  ``measure.partition()`` (8 arcs, 8 octants of the frame, 8 orthant-radius cells of the plane)
+  against exact output draws: two-sample chi-square (:func:`theory.statistics.count_homogeneity`,
+  7 dof; refutes at p < ALPHA / m). Detectable: a noncentrality of about 50 (power 0.99), i.e.
+  sum_c (p_c - q_c)^2 / q_c above 0.0125 at n = 4000.
+- *aligned law* (spheres, plane): two-sample Kolmogorov-Smirnov test of the position on M along the
+  predicted mean departure from mu, (project(x) - E_mu X) . e with e the unit vector of the exact
+  draws' mean departure: the statistic aligned with what the prior changes (on the vMF sphere it
+  follows the mean direction nu and the start). Detectable: a sup-distance of the CDFs of about
+  0.04 at n = 4000 against 40000 reference draws (the asymptotic critical value at ALPHA / m).
+- *hits* (cloud): chi-square of the nearest-atom counts of the same plain SDE run against the atom
+  probabilities (:func:`theory.statistics.hit_frequencies`; every expected count >= 5, else
+  INCONCLUSIVE), and under OU also of an ancestral-scheme run (:class:`theory.schemes.Ancestral`,
+  exact in law on any grid, one step per decade, n_ancestral = 20000): with the prediction from the
+  independent route this tests ``PointCloud.posterior_sample`` and the chain of bridges, and with
+  one step per decade it is sensitive to the posterior weights themselves.
+- *coverage*: every cell (or atom) of positive predicted mass hit by the law run; a miss refutes
+  when its predicted probability sum_c (1 - p_c)^n is below ALPHA / m (it is below 1e-70 here).
+- *KL* (OU, T = 1, one row per measure, n_kl = 40000 draws of p_T): for G in {N(0, I), MM with
+  covariance x0.9 and x1.1, MM with the mean + 0.1 standard deviation} the measured gap +- z se must
+  contain KL(MM || G) (exact identity, tolerance 0); and the smallest gap's band must lie above 0
+  (MM is KL-minimal). Gaps are 0.006 to 0.31 nats, their bands +-0.002 to +-0.02.
+
+Scheme biases, measured (not in the predictions; seeds outside the test's)
+--------------------------------------------------------------------------
+- Level and rate of the posterior scheme at 40 steps per decade, n = 40000 per delta on every OU and
+  VP output case: mean log ratios between -0.0015 and +0.0014 (se 0.0011 to 0.0018; the Student-t
+  circle -0.0052 +- 0.0044), measured minus predicted slopes at most 0.0012 +- 0.0004. Hence
+  LEVEL_TOLERANCE = 0.0045 and RATE_TOLERANCE = 0.002 (the largest |bias| plus two standard errors),
+  a fifth of the level band and a quarter of the slope band. At 10 steps per decade the level bias
+  reached 0.014 at delta = 1e-2.
+- Law runs, exponential scheme, n = 30000 (spheres, plane) and 40000 (cloud): the excess chi-square
+  over its null mean, per 2000 samples, lies between -0.12 and 0.76 (null sd 0.30) for the cells and
+  between -0.23 and 0.21 (null sd 0.19) for the hits; the aligned KS p-values at n = 30000 were 0.04
+  to 0.95. For the OU point mass the hit bias per 2000 samples was 6.3 at 20 steps per decade, 1.13
+  at 40 and 0.27 +- 0.04 at 100 (n = 2e5); for the VP point mass 1.10 +- 0.19 at 100 and
+  -0.23 +- 0.19 at 200. Against the tests' resolution (a noncentrality of 24 is detected with
+  probability 1/2, 50 with 0.98): at n_law = 4000 the largest measured bias, 1.5, moves one test's
+  false-rejection probability from 9e-5 to at most 6.5e-4, so the 16 law and hit tests add at most
+  0.01 to the family-wise rate (bound: 0.02 in all).
+
+Near-miss controls (each its own run, ``CONTROL_RUN``; each must be REFUTED)
+-----------------------------------------------------------------------------
+- ``cloud / point mass judged with the posterior at 1.05 T``: the ancestral run's atom counts
+  against the posterior weights at 1.05 T instead of T. Effect: a chi-square noncentrality of 9.1 per
+  2000 samples, 91 at n = 20000, against a critical value of 31.
+- ``circle / reference N(0,I) normal score x0.95 judged as exact``: NormalScaling(exact, 0.95)
+  lands at the same rate, but its normal variance settles at g0 t / (2 beta - 1), 11 % above
+  sigma^2: the RMS is up to 5.4 % above the exact levels (mean log ratio about 0.048 against a band
+  of +-0.023 + 0.0045).
+- ``plane / Student-t(df=2) judged as distributed like mu``: the output's cells against draws of mu
+  (the claim says the output is *not* mu). Effect: a noncentrality of 29 per 2000 samples, 88 at
+  the control's n = 3 n = 6000.
+- ``vmf-sphere / KL MM with covariance x1.05 judged KL-minimal``: the wrong hypothesis that G = MM
+  with 1.05 times its covariance minimizes KL(p_T || .): its gap over MM is KL(MM || G) = 0.0027
+  nats, about 7 standard errors at n_kl = 40000 against the band's z = 3.9.
+The moment-matched Gaussian without alpha(T), N(E X, Cov X + sigma(T)^2 I), is not a near miss at
+T = 1 (its gaps are 0.14 to 0.82 nats, 57 to 202 standard errors) and is not a control.
+
+Mutants (``python -m checks.mutants --claims C1``) this fast check kills: vmf-direction-flip (the
+vMF sphere's law and aligned-law decisions), moment-matched-covariance-x1.05 (the KL gaps),
+pointcloud-weights-ignored and posterior-temperature-1.1 (the cloud's hit frequencies; the
+temperature is seen by the ancestral run, whose first step draws the atom from the posterior at T),
+and noise-x1.05, noise-variance-half, drift-coefficient-x1.02, subspace-score-x0.97 (levels);
+the neutral neutral-prior-scale is kept (every prior here is explicit).
+
+Statistics and false failures
+-----------------------------
+Family-wise level ALPHA = 0.01 over the 109 case decisions (Bonferroni), plus at most 0.01 from
+the law runs' measured scheme bias (above): a false-failure bound of 0.02 per fast run. Every case draws from its
+own stream (:func:`checks.harness.case_seed`), the designs from DESIGN_SEED. False failures of the
+fast check over seeds 0..19: FALSE_FAILURES_PLACEHOLDER (tests/test_check_c1.py). Fast: about
+TIMING_PLACEHOLDER s on 2 cores.
 """
 
 from __future__ import annotations
@@ -51,33 +166,32 @@ T_VP = 0.5
 # The landing deltas: four decades where sigma(t)^2 is linear in t within 1 % (OU below 1e-2, VP
 # below 1e-4), so the finite-range slope of sigma(delta) is within 0.005 of 1/2.
 DELTAS = {"OU": (1e-2, 1e-3, 1e-4, 1e-5), "VP": (1e-4, 1e-5, 1e-6, 1e-7)}
-# Early stopping of the point-cloud law runs: sigma(delta) sqrt(d) is below 5 % of the smallest atom
-# spacing, so the nearest atom is the atom the particle was drawn to.
+# Early stopping of the law runs: sigma(delta) sqrt(d) is below 5 % of the cloud's smallest atom
+# spacing (the nearest atom is the atom a particle was drawn to) and of the spheres' radius.
 LAW_DELTA = {"OU": 1e-3, "VP": 1e-4}
-# Steps per decade of the landing runs (posterior scheme). Its discretization bias of the level,
-# measured at n = 40000 per delta on the eight OU cases of circle, vmf-sphere, plane and cloud with
-# the reference and point-mass priors (mean log ratio measured / predicted over the four deltas):
-# at most 0.0020 +- 0.0011 (cloud, point mass), the others between -0.0003 and 0.0018; at 10 steps
-# per decade it was up to 0.0142 at delta = 1e-2. LEVEL_TOLERANCE covers the largest with two
-# standard errors of its estimate.
+# Steps per decade of the landing runs (posterior scheme): its bias of the levels and slopes, measured
+# on every output case (module docstring), sets LEVEL_TOLERANCE and RATE_TOLERANCE: the largest
+# |bias| plus two standard errors of its estimate (0.0014 + 2 x 0.0011 rounded up; 0.0012 + 2 x 0.0004).
 LANDING_STEPS_PER_DECADE = 40
 LEVEL_TOLERANCE = 0.0045
-# Slope allowance for the same bias: the measured slopes at n = 40000 differ from the predicted
-# levels' finite-range slope by at most 0.0015 (the level bias above spread over four decades).
 RATE_TOLERANCE = 0.002
-# The plain exact-score SDE's point-cloud law runs: exponential scheme, steps per decade. Its bias of
-# the hit frequencies, measured at n = 2e5 from the OU point mass (module docstring): chi-square
-# noncentrality per 2000 samples 6.3 at 20 steps per decade, 1.13 at 40, 0.27 +- 0.04 at 100.
-LAW_STEPS_PER_DECADE = 100
+# The law runs of the plain exact-score SDE: exponential scheme at 100 steps per decade under OU and
+# 200 under VP (its drift is stiffer at t ~ T: beta(0.5) = 10), where the measured bias of the cell and
+# hit frequencies is far below the chi-square tests' resolution (module docstring).
+LAW_STEPS_PER_DECADE = {"OU": 100, "VP": 200}
 LAW_SCHEME = Exponential()
-# The ancestral scheme's law runs: exact in law on any grid, so one step per decade only sets the cost.
+# The ancestral runs: exact in law on any grid, so one step per decade only sets the cost (and keeps
+# the first step's posterior draw at T decisive for the atom).
 ANCESTRAL_STEPS_PER_DECADE = 1
-# Reference draws of the predicted law per simulated sample.
+# Reference (exact) draws of the predicted law per simulated sample: their Monte-Carlo error is a
+# third of the measurement's and is carried in the standard errors.
 REFERENCE_FACTOR = 10
-# The near-miss controls (module docstring).
+# The near-miss controls (module docstring): the wrong horizon factor of the posterior weights, the
+# normal-score factor, the particles of the "distributed like mu" run in units of n, the covariance
+# factor of the wrong KL minimizer.
 WRONG_T_FACTOR = 1.05
 WEAK_BETA = 0.95
-MU_FACTOR = 2
+MU_FACTOR = 3
 WRONG_COVARIANCE = 1.05
 
 
@@ -257,6 +371,22 @@ class Kind(enum.Enum):
         return Role.CASE if self in (Kind.OUTPUT, Kind.KL) else Role.CONTROL_RUN
 
 
+# Why each sampling control's prediction is wrong, and the effect the check must detect (module docstring).
+_WHY = {
+    Kind.AT_WRONG_T: "the output's atom frequencies are the posterior weights given X_T = y at T, not at 1.05 T",
+    Kind.WEAK_SCORE: "a normal score 5 % too weak is not the exact score: the normal variance settles at "
+                     "g0 t / (2 beta - 1), 11 % above sigma(t)^2",
+    Kind.JUDGED_AS_MU: "the output is the pi-mixture of posteriors, not mu (C1: frequencies depend on pi): for the "
+                       "Student-t prior the cells differ from mu's masses",
+}
+_EFFECT = {
+    Kind.AT_WRONG_T: "chi-square noncentrality 91 at n = 20000 (9.1 per 2000) against a critical value of 30",
+    Kind.WEAK_SCORE: "RMS up to 5.4 % above the exact levels (mean log ratio about 0.048) against a band of "
+                     "+-0.023 + 0.0045",
+    Kind.JUDGED_AS_MU: "cell chi-square noncentrality 88 at n = 6000 (29 per 2000) against a critical value of 30",
+}
+
+
 @dataclass(frozen=True)
 class OutputCase(CaseSpec):
     """The exact score (or the weak-score control) from ``prior`` on ``design`` (module docstring)."""
@@ -308,19 +438,10 @@ class OutputCase(CaseSpec):
         return f"{text}, {error}"
 
     def why(self) -> str:
-        return {Kind.AT_WRONG_T: "the output's atom frequencies are the posterior weights given X_T = y at T, "
-                                 "not at 1.05 T",
-                Kind.WEAK_SCORE: "a normal score 5 % too weak is not the exact score: the normal variance "
-                                 "settles at g0 t / (2 beta - 1), 11 % above sigma(t)^2",
-                Kind.JUDGED_AS_MU: "the output is the pi-mixture of posteriors, not mu (C1: frequencies depend "
-                                   "on pi): for the Student-t prior the cells differ from mu's masses"}.get(self.kind, "")
+        return _WHY.get(self.kind, "")
 
     def effect(self) -> str:
-        return {Kind.AT_WRONG_T: "chi-square noncentrality 91 at n = 20000 (9.1 per 2000) against a 1e-4-level "
-                                 "critical value of 30",
-                Kind.WEAK_SCORE: "RMS up to 5.4 % above the exact levels (mean log ratio about 0.04) against a "
-                                 "band of about +-0.025",
-                Kind.JUDGED_AS_MU: "cell chi-square noncentrality 59 at n = 4000 (29 per 2000) against a critical value of about 31"}.get(self.kind, "")
+        return _EFFECT.get(self.kind, "")
 
     def run(self, plan: C1Plan, seed: np.random.SeedSequence) -> Outcome:
         measure, process, T, prior, score = self._parts()
@@ -334,10 +455,8 @@ class OutputCase(CaseSpec):
         deltas = np.array(DELTAS[self.proc.value])
         alpha = plan.decision_alpha
         z = plan.z
-        keep = self.design is not Design.CLOUD
-        study = landing_study(score, measure, deltas=deltas, n=plan.n, steps_per_decade=LANDING_STEPS_PER_DECADE,
-                              T=T, seed_sequence=s_landing, process=process, prior=prior, scheme=Posterior(),
-                              keep_samples=keep)
+        study = landing_study(score, measure, deltas=deltas, n=plan.n, steps_per_decade=plan.steps_per_decade,
+                              T=T, seed_sequence=s_landing, process=process, prior=prior, scheme=Posterior())
         predicted, predicted_ses = _predicted_levels(measure, prior, posterior, T=T, deltas=study.deltas,
                                                      n=REFERENCE_FACTOR * plan.n, rng=ref_rng, process=process)
         level = level_fit(study.distances, predicted, predicted_ses=predicted_ses)
@@ -364,18 +483,26 @@ class OutputCase(CaseSpec):
             law, law_record, figure_law = self._cloud_law(plan, measure, process, T, prior, score, s_law,
                                                           s_ancestral, ref_rng)
         else:
-            law, law_record, figure_law = self._continuous_law(plan, measure, process, T, prior, posterior,
-                                                               study, ref_rng)
+            law, law_record, figure_law = self._continuous_law(plan, measure, process, T, prior, score, posterior,
+                                                               s_law, ref_rng)
         decisions += law
         record |= law_record
         return Outcome(tuple(decisions), record, figure if figure_law is None else figure_law)
 
     # -- laws --
-    def _continuous_law(self, plan, measure, process, T, prior, posterior, study, ref_rng):
-        """Cells of measure.partition() and the aligned coordinate, against exact draws at the smallest delta."""
-        delta = float(study.deltas[-1])
-        samples = study.samples[-1]
-        reference = output_draws(prior, posterior, T=T, delta=delta, n=REFERENCE_FACTOR * plan.n, rng=ref_rng,
+    def _law_samples(self, n, measure, process, T, prior, score, seed) -> np.ndarray:
+        """The plain exact-score SDE's output at LAW_DELTA: LAW_SCHEME at LAW_STEPS_PER_DECADE. (n, d)."""
+        delta = LAW_DELTA[self.proc.value]
+        steps = steps_for(T, delta, LAW_STEPS_PER_DECADE[self.proc.value])
+        return reverse_sde(score, d=measure.d, n=n, T=T, delta=delta, steps=steps, process=process, prior=prior,
+                           scheme=LAW_SCHEME, rng=np.random.default_rng(seed)).samples
+
+    def _continuous_law(self, plan, measure, process, T, prior, score, posterior, s_law, ref_rng):
+        """Cells of measure.partition() and the aligned coordinate of the plain SDE's output at LAW_DELTA,
+        against exact output draws at the same delta."""
+        delta = LAW_DELTA[self.proc.value]
+        samples = self._law_samples(plan.n_law, measure, process, T, prior, score, s_law)
+        reference = output_draws(prior, posterior, T=T, delta=delta, n=REFERENCE_FACTOR * plan.n_law, rng=ref_rng,
                                  process=process)
         partition = measure.partition()
         cells, ref_cells = partition.assign(samples), partition.assign(reference)
@@ -397,7 +524,8 @@ class OutputCase(CaseSpec):
                            source="exact output draws (the mean departure from mu is the prior's effect)"),
             _coverage(counts, alpha)]
         record = {"law": {"chi2": homogeneity.chi2, "dof": homogeneity.dof, "pvalue": homogeneity.pvalue,
-                          "counts": homogeneity.counts.tolist(), "reference_counts": homogeneity.reference_counts.tolist(),
+                          "counts": homogeneity.counts.tolist(),
+                          "reference_counts": homogeneity.reference_counts.tolist(),
                           "ks_statistic": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
                           "departure_from_mu": norm, "delta": delta}}
         return decisions, record, None
@@ -408,10 +536,8 @@ class OutputCase(CaseSpec):
         delta = LAW_DELTA[self.proc.value]
         alpha = plan.decision_alpha
         probabilities = self._hit_probabilities(measure, process, T, prior, REFERENCE_FACTOR * plan.n_law, ref_rng)
-        res = reverse_sde(score, d=measure.d, n=plan.n_law, T=T, delta=delta,
-                          steps=steps_for(T, delta, LAW_STEPS_PER_DECADE), process=process, prior=prior,
-                          scheme=LAW_SCHEME, rng=np.random.default_rng(s_law))
-        hits = hit_frequencies(measure.nearest(res.samples)[0], probabilities)
+        samples = self._law_samples(plan.n_law, measure, process, T, prior, score, s_law)
+        hits = hit_frequencies(measure.nearest(samples)[0], probabilities)
         source = "log-sum-exp posterior weights at T (scipy), alpha and sigma^2 from the symbolic twin"
         decisions = [judges.p_value("hits (SDE)", "chi-square of the atom counts, exact score, exponential scheme",
                                     hits.pvalue, alpha=alpha, n=plan.n_law, valid=hits.min_expected >= 5,
@@ -419,7 +545,8 @@ class OutputCase(CaseSpec):
         record: dict[str, Any] = {"hit_probabilities": probabilities.tolist(),
                                   "hits_sde": {"counts": hits.counts.tolist(), "chi2": hits.chi2,
                                                "pvalue": hits.pvalue, "min_expected": hits.min_expected,
-                                               "steps_per_decade": LAW_STEPS_PER_DECADE, "delta": delta}}
+                                               "steps_per_decade": LAW_STEPS_PER_DECADE[self.proc.value],
+                                               "delta": delta}}
         if self.proc is Proc.OU:
             anc = self._ancestral_hits(plan, measure, process, T, prior, score, s_ancestral, probabilities)
             decisions.append(judges.p_value("hits (ancestral)", "chi-square of the atom counts, ancestral scheme",
@@ -427,7 +554,7 @@ class OutputCase(CaseSpec):
                                             valid=anc.min_expected >= 5, source=source))
             record["hits_ancestral"] = {"counts": anc.counts.tolist(), "chi2": anc.chi2, "pvalue": anc.pvalue}
         masses = probabilities
-        counts = cell_counts(measure.nearest(res.samples)[0], masses, alpha=alpha)
+        counts = cell_counts(measure.nearest(samples)[0], masses, alpha=alpha)
         decisions.append(_coverage(counts, alpha))
         return decisions, record, _bars(f"{self.name}: atom frequencies (plain SDE)", hits.counts, probabilities)
 
@@ -462,16 +589,14 @@ class OutputCase(CaseSpec):
         return Outcome((decision,), record, _bars(self.name, hits.counts, right, wrong))
 
     def _judged_as_mu(self, plan, measure, process, T, prior, score, posterior, s_run, s_reference) -> Outcome:
-        """Control: the output at the smallest delta (MU_FACTOR n particles) against draws of mu, cell by cell."""
-        delta = DELTAS[self.proc.value][-1]
+        """Control: the law run's output (MU_FACTOR n particles) against draws of mu, cell by cell."""
+        delta = LAW_DELTA[self.proc.value]
         n = MU_FACTOR * plan.n
         rng = np.random.default_rng(s_reference)
-        res = reverse_sde(score, d=measure.d, n=n, T=T, delta=delta,
-                          steps=steps_for(T, delta, LANDING_STEPS_PER_DECADE), process=process, prior=prior,
-                          scheme=Posterior(), rng=np.random.default_rng(s_run))
+        samples = self._law_samples(n, measure, process, T, prior, score, s_run)
         partition = measure.partition()
         mu = measure.sample(REFERENCE_FACTOR * n, rng)
-        cells = partition.assign(res.samples)
+        cells = partition.assign(samples)
         homogeneity = count_homogeneity(cells, partition.assign(mu), partition.size)
         predicted = np.bincount(partition.assign(output_draws(prior, posterior, T=T, delta=delta,
                                                               n=REFERENCE_FACTOR * n, rng=rng, process=process)),

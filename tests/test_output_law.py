@@ -82,7 +82,7 @@ def test_output_from_the_exact_marginal_is_the_marginal_at_delta():
 
 
 def test_output_from_a_point_mass_on_a_plane_is_the_gaussian_posterior_bridge():
-    """Subspace, point mass y: the output's mean at delta is a sigma_d^2/sigma_T^2 y + alpha_d v/sigma_T^2 E[X_0 | y]."""
+    """Subspace, point mass y: the mean at delta is a s_d y / s_T + alpha_d v E[X_0 | y] / s_T (s = sigma^2)."""
     plane, process, T, delta, n = Subspace(k=1, d=2), OU(), 1.0, 0.01, 100000
     y = np.array([0.7, -0.4])
     draws = output_draws(PointMass(y), measure_sampler(plane, T, process=process), T=T, delta=delta, n=n,
