@@ -148,7 +148,7 @@ from theory.priors import Gaussian, PointMass, Prior, StudentT
 from theory.schemes import Ancestral, Exponential, Posterior
 from theory.simulator import steps_for
 from theory.statistics import (SlopeFit, cell_counts, count_homogeneity, finite_range_slope, hit_frequencies,
-                               level_fit, normal_band, rms_level)
+                               level_fit, normal_band, rms_level, slope_se)
 
 CLAIM = CLAIMS["C1"]
 
@@ -274,9 +274,9 @@ def _posterior(design: Design, measure: Measure, T: float, process: ForwardProce
 
 @dataclass(frozen=True)
 class C1Plan(Plan):
-    """n particles per landing delta (and for the spheres' and plane's law), ``n_law`` particles of
-    the point-cloud law runs (plain SDE), ``n_ancestral`` of the ancestral runs, ``n_kl`` draws of
-    p_T per KL estimate, ``tests`` the number of case decisions the family-wise alpha is split over."""
+    """n particles per landing delta, ``steps_per_decade`` of the landing runs, ``n_law`` particles of
+    the law runs (plain SDE), ``n_ancestral`` of the ancestral runs, ``n_kl`` draws of p_T per KL
+    estimate, ``tests`` the number of case decisions the family-wise alpha is split over."""
 
     n_law: int
     n_ancestral: int
@@ -309,13 +309,6 @@ def _predicted_levels(measure: Measure, prior: Prior, posterior, *, T: float, de
         levels.append(rms)
         ses.append(se)
     return np.array(levels), np.array(ses)
-
-
-def _slope_se(deltas: np.ndarray, log_ses: np.ndarray) -> float:
-    """Standard error of the least-squares slope of independent log levels with standard errors log_ses."""
-    x = np.log(deltas)
-    xc = x - x.mean()
-    return float(np.sqrt(np.sum((xc / (xc @ xc)) ** 2 * log_ses**2)))
 
 
 def _coverage(counts, alpha: float) -> Decision:
@@ -454,7 +447,6 @@ class OutputCase(CaseSpec):
         ref_rng = np.random.default_rng(s_reference)
         deltas = np.array(DELTAS[self.proc.value])
         alpha = plan.decision_alpha
-        z = plan.z
         study = landing_study(score, measure, deltas=deltas, n=plan.n, steps_per_decade=plan.steps_per_decade,
                               T=T, seed_sequence=s_landing, process=process, prior=prior, scheme=Posterior())
         predicted, predicted_ses = _predicted_levels(measure, prior, posterior, T=T, deltas=study.deltas,
@@ -465,14 +457,13 @@ class OutputCase(CaseSpec):
                                             "log_ratios": level.log_ratios.tolist()}}
         level_decision = judges.value_in_band(
             "level", "mean over delta of log(RMS distance to M / predicted)",
-            Estimate(value=level.value, band=(level.value - z * level.se, level.value + z * level.se),
-                     level=1 - alpha), 0.0, tolerance=LEVEL_TOLERANCE,
+            Estimate(value=level.value, band=level.band(alpha), level=1 - alpha), 0.0, tolerance=LEVEL_TOLERANCE,
             source="exact draws of the pi-mixture of law(X_delta | X_T = y) (CLAIMS.md C1)")
         figure = _loglog(self.name, study.fit, predicted)
         if self.kind is Kind.WEAK_SCORE:
             return Outcome((level_decision,), record, figure)
         predicted_slope = finite_range_slope(study.deltas, predicted)
-        fit = normal_band(dataclasses.replace(study.fit, se=float(np.hypot(study.fit.se, _slope_se(
+        fit = normal_band(dataclasses.replace(study.fit, se=float(np.hypot(study.fit.se, slope_se(
             study.deltas, predicted_ses)))), alpha)
         record["predicted_slope"] = predicted_slope
         record["sigma_slope"] = finite_range_slope(study.deltas, np.sqrt(process.sigma2(study.deltas)))
