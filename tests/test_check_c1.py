@@ -2,8 +2,10 @@
 
 The fast check at the CI seed: every case CONFIRMED, every negative control REFUTED. Its case
 decisions share a family-wise false-failure level of 0.01 (Bonferroni over C1Plan.tests, module
-docstring of checks.c1_prior). Measured over seeds 0..19 of the fast budget: FALSE_FAILURES_PLACEHOLDER.
-The full budget (``slow``) was run for seed 0.
+docstring of checks.c1_prior; with the law runs' measured scheme bias the bound is 0.02 per run).
+Measured over seeds 0..19 of the fast budget (the committed code): 0 wrong overall verdicts in 20
+runs; closest case margin 0.13 band half-widths, weakest control refuted by 0.65. The full budget
+(``slow``) was run for seed 0.
 """
 
 from __future__ import annotations
