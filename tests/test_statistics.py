@@ -232,3 +232,27 @@ def test_level_fit_covers_at_its_level():
         r = level_fit(distances, levels)
         hits += abs(r.value) > 1.96 * r.se
     assert abs(hits / 4000 - 0.05) < 4 * np.sqrt(0.05 * 0.95 / 4000)
+
+
+def test_slope_se_of_equal_errors_is_the_textbook_formula():
+    """With one se s at every delta, se(slope) = s / sqrt(sum (x - mean x)^2) (x = log delta), to rounding."""
+    from theory.statistics import slope_se
+
+    deltas = np.array([1e-2, 1e-3, 1e-4, 1e-5])
+    x = np.log(deltas)
+    assert slope_se(deltas, np.full(4, 0.01)) == pytest.approx(0.01 / np.sqrt(np.sum((x - x.mean()) ** 2)), rel=1e-14)
+    assert slope_se(deltas, np.zeros(4)) == 0.0
+
+
+@pytest.mark.parametrize(("deltas", "ses", "match"), [
+    ([1e-2], [0.1], "length >= 2"),
+    ([1e-2, 1e-3], [0.1], "length >= 2"),
+    ([1e-2, 1e-2], [0.1, 0.1], "distinct"),
+    ([1e-2, -1e-3], [0.1, 0.1], "distinct and > 0"),
+    ([1e-2, 1e-3], [0.1, -0.1], ">= 0"),
+])
+def test_slope_se_bad_input(deltas, ses, match):
+    from theory.statistics import slope_se
+
+    with pytest.raises(ValueError, match=match):
+        slope_se(deltas, ses)

@@ -442,3 +442,20 @@ def count_homogeneity(labels: np.ndarray, reference_labels: np.ndarray, m: int) 
     chi2, pvalue, dof, _ = stats.chi2_contingency(np.vstack([counts[used], reference[used]]), correction=False)
     return Homogeneity(counts=counts, reference_counts=reference, chi2=float(chi2), dof=int(dof),
                        pvalue=float(pvalue))
+
+
+def slope_se(deltas: Sequence[float], log_ses: Sequence[float]) -> float:
+    """Standard error of the least-squares slope of independent log levels on log(deltas), where the
+    log level at deltas[j] has standard error log_ses[j]: sqrt(sum_j c_j^2 se_j^2) with
+    c_j = (x_j - mean x) / sum_i (x_i - mean x)^2, x = log(deltas) (the slope is sum_j c_j log level_j).
+    Used to carry a Monte-Carlo prediction's error into a slope band. deltas, log_ses : (m,), m >= 2."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    log_ses = np.asarray(log_ses, dtype=np.float64)
+    if deltas.ndim != 1 or deltas.size < 2 or deltas.shape != log_ses.shape:
+        raise ValueError(f"deltas and log_ses must be 1-d arrays of one length >= 2, got {deltas.shape} and "
+                         f"{log_ses.shape}")
+    if np.any(deltas <= 0) or np.unique(deltas).size != deltas.size or not np.all(np.isfinite(log_ses)) \
+            or np.any(log_ses < 0):
+        raise ValueError("deltas must be distinct and > 0, log_ses finite and >= 0")
+    xc = np.log(deltas) - np.log(deltas).mean()
+    return float(np.sqrt(np.sum((xc / (xc @ xc)) ** 2 * log_ses**2)))
