@@ -13,7 +13,7 @@ Predictions (routes that share no code with the simulator)
   with alpha and sigma^2 from the process's symbolic twin. The posterior draw is the measure's
   closed form ``posterior_sample`` (von Mises-Fisher on the spheres, Gaussian on the plane); for the
   point cloud it is the log-sum-exp softmax of scipy over pairwise distances
-  (:func:`theory.output_law.point_set_posterior`), never ``PointCloud.posterior``, which the score
+  (:func:`theory.posterior_twin.posterior_weights`), never ``PointCloud.posterior``, which the score
   shares. REFERENCE_FACTOR = 10 draws per simulated particle; their Monte-Carlo error is added to
   the level's standard error.
 - *Rate*: the least-squares slope of those predicted levels over the measured deltas (the claim's
@@ -143,8 +143,9 @@ from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Ex
 from theory import OU, VP, ForwardProcess, Measure, PointCloud, Sphere, Subspace, reverse_sde
 from theory.claims import CLAIMS, Setting
 from theory.estimators import gaussian_kl, landing_study
-from theory.output_law import (kl_gap, marginal_sample, measure_sampler, output_draws, point_set_posterior,
+from theory.output_law import (kl_gap, marginal_sample, measure_sampler, output_draws,
                                point_set_sampler)
+from theory.posterior_twin import posterior_weights
 from theory.perturbations import ExactScore, NormalScaling
 from theory.priors import Gaussian, PointMass, Prior, StudentT
 from theory.schemes import Ancestral, Exponential, Posterior
@@ -554,8 +555,8 @@ class OutputCase(CaseSpec):
     @staticmethod
     def _hit_probabilities(measure, process, T, prior, m, rng) -> np.ndarray:
         if isinstance(prior, PointMass):
-            return point_set_posterior(measure.points, measure.weights, T, prior.y[None, :], process=process)[0]
-        probs = point_set_posterior(measure.points, measure.weights, T, prior.sample(m, rng), process=process)
+            return posterior_weights(measure.points, measure.weights, T, prior.y[None, :], process=process)[0]
+        probs = posterior_weights(measure.points, measure.weights, T, prior.sample(m, rng), process=process)
         probs = probs.mean(axis=0)
         return probs / probs.sum()
 

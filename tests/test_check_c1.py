@@ -66,9 +66,9 @@ def test_the_point_mass_cloud_keeps_five_expected_hits_per_atom():
     cloud = c1.Design.CLOUD.measure()
     for proc in c1.Proc:
         y = c1.start_point(cloud, proc.T, proc.process())
-        from theory.output_law import point_set_posterior
+        from theory.posterior_twin import posterior_weights
 
-        probs = point_set_posterior(cloud.points, cloud.weights, proc.T, y[None], process=proc.process())[0]
+        probs = posterior_weights(cloud.points, cloud.weights, proc.T, y[None], process=proc.process())[0]
         assert c1.PLANS[Budget.FAST].n_law * probs.min() >= 5, proc
 
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory import OU, VP, PointCloud, Subspace
+from theory import OU, PointCloud, Subspace
 from theory.estimators import gaussian_kl
+from theory.posterior_twin import posterior_weights
 from theory.output_law import (bridge_draws, kl_gap, marginal_sample, measure_sampler, output_draws,
-                               point_set_posterior, point_set_sampler)
+                               point_set_sampler)
 from theory.predictions import kernel_twin
 from theory.priors import ExactMarginal, Gaussian, PointMass
 
@@ -27,24 +28,11 @@ def _cloud() -> PointCloud:
     return PointCloud(rng.standard_normal((5, 3)), np.array([1.0, 2.0, 3.0, 0.5, 1.5]))
 
 
-@pytest.mark.parametrize("process", [OU(), VP()])
-@pytest.mark.parametrize("t", [0.05, 0.3, 1.0])
-def test_point_set_posterior_agrees_with_the_measure(process, t):
-    """Two routes to the softmax (scipy logsumexp over cdist here, the measure's blocked kernels there):
-    they agree to rounding (probabilities of order 1, logits of order 100 at t = 0.05: 1e-12 covers
-    100 ulps of the logits' spread)."""
-    cloud = _cloud()
-    y = np.random.default_rng(1).standard_normal((50, 3))
-    ours = point_set_posterior(cloud.points, cloud.weights, t, y, process=process)
-    np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(ours, cloud.posterior(t, y, process=process), rtol=0, atol=1e-12)
-
-
 def test_point_set_sampler_draws_the_posterior():
     """Draw counts from one start follow the posterior weights (chi-square at level 1e-6)."""
     cloud = _cloud()
     y = np.array([[0.3, -0.2, 0.1]])
-    probs = point_set_posterior(cloud.points, cloud.weights, 0.5, y, process=OU())[0]
+    probs = posterior_weights(cloud.points, cloud.weights, 0.5, y, process=OU())[0]
     draws = point_set_sampler(cloud.points, cloud.weights, 0.5, process=OU())(np.repeat(y, 20000, axis=0),
                                                                               np.random.default_rng(4))
     index = cloud.nearest(draws)[0]
@@ -116,11 +104,6 @@ def test_kl_gap_is_the_moment_matching_identity():
 
 
 @pytest.mark.parametrize(("call", "error", "match"), [
-    (lambda: point_set_posterior(np.ones(3), None, 1.0, np.ones((2, 3)), process=OU()), ValueError,
-     "points must have shape"),
-    (lambda: point_set_posterior(np.ones((2, 3)), None, 1.0, np.ones((2, 4)), process=OU()), ValueError,
-     r"y must have shape \(n, 3\)"),
-    (lambda: point_set_posterior(np.ones((2, 3)), None, -1.0, np.ones((2, 3)), process=OU()), ValueError, "t"),
     (lambda: bridge_draws(np.ones((2, 3)), np.ones((2, 3)), t0=0.5, t1=0.1, rng=np.random.default_rng(0),
                           process=OU()), ValueError, "need t0 < t1"),
     (lambda: bridge_draws(np.ones((2, 3)), np.ones((3, 3)), t0=0.1, t1=0.5, rng=np.random.default_rng(0),

@@ -130,3 +130,13 @@ def probability_weights(weights: object, n: int, name: str = "weights") -> np.nd
 # decomposition in float64 and then stored as text, tight enough that a frame which is merely
 # "nearly" orthonormal (an error that would bias the distance to M) is refused.
 ORTHONORMAL_TOL = 1e-8
+
+
+def point_set(atoms: object, weights: object) -> tuple[np.ndarray, np.ndarray]:
+    """A weighted point set: atoms (N, d) with N, d >= 1, finite; weights (N,) probabilities or None
+    (uniform). Returns float64 arrays; the messages call the atoms "points"."""
+    arr = np.asarray(atoms)
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"points must have shape (N, d) with N, d >= 1, got {arr.shape}")
+    arr = points(arr, arr.shape[1], name="points")
+    return arr, probability_weights(weights, arr.shape[0])

@@ -7,9 +7,9 @@ Averaged over y ~ pi it is the output from the prior pi. The functions here draw
 without the reverse-SDE simulator, and see the process only through its symbolic twin
 (:func:`theory.predictions.kernel_twin`), never through the NumPy kernels the scores and the
 simulator use. For a point set the posterior is evaluated from the plain arrays by
-scipy.special.logsumexp over pairwise squared distances, never by ``PointCloud.posterior``.
+scipy.special.logsumexp over pairwise squared distances
+(:func:`theory.posterior_twin.posterior_weights`), never by ``PointCloud.posterior``.
 
-- :func:`point_set_posterior`: P(X_0 = x_i | X_t = y) for mu = sum_i w_i delta_{x_i}.
 - :func:`point_set_sampler`, :func:`measure_sampler`: draws of law(X_0 | X_T = y) as callables
   (y, rng) -> x_0 (a point set by the independent route; any measure with a closed-form
   ``posterior_sample``).
@@ -27,61 +27,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import spatial, special
 
 from theory import _validate
 from theory.measures.base import Measure, check_measure
+from theory.posterior_twin import posterior_weights
 from theory.predictions import kernel_twin
 from theory.priors import Prior
 from theory.processes import ForwardProcess, check_process
 
-__all__ = ["point_set_posterior", "point_set_sampler", "measure_sampler", "bridge_draws", "output_draws",
+__all__ = ["point_set_sampler", "measure_sampler", "bridge_draws", "output_draws",
            "marginal_sample", "KLGap", "kl_gap"]
 
 #: A posterior sampler: (y (n, d), rng) -> one draw x_0 ~ law(X_0 | X_T = y_i) per row, shape (n, d).
 PosteriorSampler = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-def _point_set(points: object, weights: object) -> tuple[np.ndarray, np.ndarray]:
-    pts = np.asarray(points)
-    if pts.ndim != 2 or pts.shape[0] < 1 or pts.shape[1] < 1:
-        raise ValueError(f"points must have shape (N, d) with N, d >= 1, got {pts.shape}")
-    pts = _validate.points(pts, pts.shape[1], name="points")
-    return pts, _validate.probability_weights(weights, pts.shape[0])
-
-
-def point_set_posterior(points: np.ndarray, weights: np.ndarray | None, t: float, y: np.ndarray, *,
-                        process: ForwardProcess) -> np.ndarray:
-    """P(X_0 = x_i | X_t = y_j) = w_i N(y_j; alpha x_i, sigma^2 I) / sum_l w_l N(y_j; alpha x_l, sigma^2 I).
-
-    points : (N, d); weights : (N,) or None (uniform); y : (n, d). Returns (n, N), rows summing to 1.
-    The logits log w_i - |y_j - alpha x_i|^2 / (2 sigma^2) are normalized by scipy.special.logsumexp
-    (CLAIMS.md §2, PointCloud); the squared distances come from scipy.spatial.distance.cdist, alpha
-    and sigma^2 from :func:`theory.predictions.kernel_twin`. Atoms of weight 0 get probability 0.
-    """
-    pts, w = _point_set(points, weights)
-    t = _validate.positive_time(t, "t")
-    y = _validate.points(y, pts.shape[1], name="y")
-    twin = kernel_twin(check_process(process))
-    alpha, var = float(twin.alpha(t)), float(twin.sigma2(t))
-    with np.errstate(divide="ignore"):
-        logits = np.log(w)[None, :] - spatial.distance.cdist(y, alpha * pts, "sqeuclidean") / (2.0 * var)
-    # exp(logit - logsumexp) sums to 1 only within |logit| ulps; the division restores it to a few ulps.
-    probs = np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
-    return probs / probs.sum(axis=1, keepdims=True)
-
-
 def point_set_sampler(points: np.ndarray, weights: np.ndarray | None, t: float, *,
                       process: ForwardProcess) -> PosteriorSampler:
     """A sampler of law(X_0 | X_t = y) for mu = sum_i w_i delta_{x_i}: index I_j drawn from the row
-    j of :func:`point_set_posterior` by the inverse CDF of one uniform per row (``rng.random``);
+    j of :func:`theory.posterior_twin.posterior_weights` by the inverse CDF of one uniform per row (``rng.random``);
     returns points[I], shape (n, d)."""
-    pts, w = _point_set(points, weights)
+    pts, w = _validate.point_set(points, weights)
     t = _validate.positive_time(t, "t")
     process = check_process(process)
 
     def sample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        probs = point_set_posterior(pts, w, t, y, process=process)
+        probs = posterior_weights(pts, w, t, y, process=process)
         cdf = np.cumsum(probs, axis=1)
         u = _validate.generator(rng).random(probs.shape[0]) * cdf[:, -1]
         index = np.minimum(np.count_nonzero(cdf <= u[:, None], axis=1), pts.shape[0] - 1)

@@ -39,11 +39,7 @@ _EPS = float(np.finfo(np.float64).eps)
 
 
 def _inputs(points: object, weights: object, t: object, x: object, process: object):
-    pts = np.asarray(points)
-    if pts.ndim != 2 or pts.shape[0] < 1 or pts.shape[1] < 1:
-        raise ValueError(f"points must have shape (N, d) with N, d >= 1, got {pts.shape}")
-    pts = _validate.points(pts, pts.shape[1], name="points")
-    w = _validate.probability_weights(weights, pts.shape[0])
+    pts, w = _validate.point_set(points, weights)
     t = _validate.positive_time(t, "t")
     x = _validate.points(x, pts.shape[1])
     twin = kernel_twin(check_process(process))
@@ -56,13 +52,15 @@ def posterior_weights(points: np.ndarray, weights: np.ndarray | None, t: float, 
 
     points : (N, d). weights : (N,) or None (uniform); atoms of weight 0 get probability 0.
     x : (n, d). logit_ji = log w_i - |x_j - alpha x_i|^2 / (2 sigma^2), normalized per row by
-    log-sum-exp (scipy.special.logsumexp), so no row under- or overflows.
+    log-sum-exp (scipy.special.logsumexp), so no row under- or overflows, and divided by its sum.
     """
     pts, w, x, alpha, var = _inputs(points, weights, t, x, process)
     with np.errstate(divide="ignore"):
         log_w = np.log(w)
     logits = log_w[None, :] - spatial.distance.cdist(x, alpha * pts, "sqeuclidean") / (2.0 * var)
-    return np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
+    # exp(logit - logsumexp) sums to 1 only within |logit| ulps; the division restores it to a few ulps.
+    probs = np.exp(logits - special.logsumexp(logits, axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def posterior_rounding_bound(points: np.ndarray, weights: np.ndarray | None, t: float, x: np.ndarray, *,

@@ -62,14 +62,6 @@ def kernel_twin(process: ForwardProcess) -> KernelTwin:
     return KernelTwin(alpha=numpy_twin(ex.alpha, ex.t), sigma2=numpy_twin(ex.sigma2, ex.t))
 
 
-def _point_set(points: object, weights: object) -> tuple[np.ndarray, np.ndarray]:
-    pts = np.asarray(points)
-    if pts.ndim != 2 or pts.shape[0] < 1 or pts.shape[1] < 1:
-        raise ValueError(f"points must have shape (N, d) with N, d >= 1, got {pts.shape}")
-    pts = _validate.points(pts, pts.shape[1], name="points")
-    return pts, _validate.probability_weights(weights, pts.shape[0])
-
-
 def marginal_draws(points: np.ndarray, weights: np.ndarray | None, t: float, n: int, rng: np.random.Generator, *,
                    process: ForwardProcess) -> tuple[np.ndarray, np.ndarray]:
     """Exact draws of p_t for mu = sum_i w_i delta_{x_i}: X_t = alpha(t) x_I + sigma(t) Z, I ~ w, Z ~ N(0, I).
@@ -77,7 +69,7 @@ def marginal_draws(points: np.ndarray, weights: np.ndarray | None, t: float, n: 
     points : (N, d). weights : (N,) or None (uniform). Returns (x (n, d), atom index I (n,)).
     alpha and sigma^2 come from :func:`kernel_twin` (CLAIMS.md §1: X_t | X_0 ~ N(alpha X_0, sigma^2 I)).
     """
-    pts, w = _point_set(points, weights)
+    pts, w = _validate.point_set(points, weights)
     t = _validate.positive_time(t, "t")
     n = _validate.integer(n, "n", minimum=1)
     rng = _validate.generator(rng)
@@ -90,7 +82,7 @@ def marginal_draws(points: np.ndarray, weights: np.ndarray | None, t: float, n: 
 def nearest_points(points: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each row of x (n, d): the index of the nearest row of ``points`` (N, d) and the Euclidean
     distance to it, each of shape (n,), by a k-d tree (:class:`scipy.spatial.cKDTree`)."""
-    pts, _ = _point_set(points, None)
+    pts, _ = _validate.point_set(points, None)
     x = _validate.points(x, pts.shape[1])
     distance, index = spatial.cKDTree(pts).query(x)
     return np.asarray(index, dtype=np.intp), np.asarray(distance, dtype=np.float64)
@@ -246,7 +238,7 @@ def scaled_score_levels(points: np.ndarray, weights: np.ndarray | None, process:
     returned as ``uncommitted``. After T the spread about each atom shrinks for beta > 0 and grows like
     (T/delta)^(-beta) for beta < 0, which the caller must keep small against the atoms' spacing.
     """
-    pts, w = _point_set(points, weights)
+    pts, w = _validate.point_set(points, weights)
     process = check_process(process)
     T = _validate.positive_time(T, "T")
     deltas = np.asarray(sorted((float(x) for x in deltas), reverse=True), dtype=np.float64)
@@ -278,7 +270,7 @@ def atom_rms(points: np.ndarray, weights: np.ndarray | None, t: Sequence[float] 
     Y = alpha(t) x_I + z with z of mean 0 and variance v per coordinate, I ~ w (the cross term has
     mean 0). With v = sigma(t)^2 it is the RMS nearest-training distance of p_t while the kernels do
     not overlap. points : (N, d); t, variance : broadcastable arrays."""
-    pts, w = _point_set(points, weights)
+    pts, w = _validate.point_set(points, weights)
     t = np.asarray(t, dtype=np.float64)
     variance = np.asarray(variance, dtype=np.float64)
     if np.any(t <= 0) or np.any(variance < 0) or not (np.all(np.isfinite(t)) and np.all(np.isfinite(variance))):
@@ -299,7 +291,7 @@ class Spread:
 def marginal_spread(points: np.ndarray, weights: np.ndarray | None, t: float, *, process: ForwardProcess) -> Spread:
     """:class:`Spread` of p_t for mu = sum_i w_i delta_{x_i}: X_t - alpha m = alpha (x_I - m) + sigma Z,
     whose two terms are uncorrelated, so E|X_t - alpha m|^2 = alpha^2 sum_i w_i |x_i - m|^2 + d sigma^2."""
-    pts, w = _point_set(points, weights)
+    pts, w = _validate.point_set(points, weights)
     t = _validate.positive_time(t, "t")
     twin = kernel_twin(check_process(process))
     mean = w @ pts
