@@ -247,6 +247,20 @@ def _run_info(args, *, wall: float) -> dict:
     return info
 
 
+def check_kept(kept: dict, args: argparse.Namespace) -> None:
+    """Refuse (before any work) a partial run over a report whose kept claims' records the writer
+    cannot read: they were written by an older version of the tool."""
+    from checks.records import record_problem
+
+    stale = {cid: problem for cid, e in kept.items() if (problem := record_problem(e["record"])) is not None}
+    if stale:
+        first = next(iter(stale.items()))
+        raise OutputError(f"{args.out}: the pages of {', '.join(sorted(stale))} were written by an older version of "
+                          f"this tool ({first[0]}.json: {first[1]}), so a run of {', '.join(args.claims)} cannot "
+                          f"keep them; run those claims too (--only {','.join(sorted(set(args.claims) | set(stale)))}) "
+                          f"or all claims (no --only)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["diagnose"]:
@@ -260,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             args = parse_args(argv)
             check_extras(args)
             folder = ReportFolder.prepare(args.out)
+            kept = folder.kept_claims(args.claims)
+            check_kept(kept, args)
             client, cluster = connect(args)
         except (UsageError, OutputError) as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -288,7 +304,6 @@ def main(argv: list[str] | None = None) -> int:
                           for r in ordered}
             from checks.writer import write_report
 
-            kept = folder.kept_claims(args.claims)
             with folder.staging() as stage:
                 extra = []
                 if benchmarks is not None:

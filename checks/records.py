@@ -60,3 +60,28 @@ def _json_walk(value: Any) -> tuple[Any, dict[str, str]]:
         x = float(value)
         return (x, {}) if math.isfinite(x) else (None, {"": _nonfinite_word(x)})
     return value, {}
+
+
+# The keys the report writer reads from a claim's record, and from each of its cases and decisions.
+RECORD_KEYS = ("claim", "title", "statement", "verdict", "cases")
+CASE_KEYS = ("name", "control", "verdict", "decisions")
+DECISION_KEYS = ("test", "statistic", "expected", "measured", "verdict")
+
+
+def record_problem(record: Any) -> str | None:
+    """None if ``record`` (a claim's JSON record, e.g. kept from an earlier report) has the shape the
+    report writer reads, else what is missing: a record written by an older version of the tool."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(record["cases"], list):
+        return "cases is not a list"
+    for case in record["cases"]:
+        if not isinstance(case, dict) or any(k not in case for k in CASE_KEYS):
+            return f"a case without {', '.join(k for k in CASE_KEYS if not isinstance(case, dict) or k not in case)}"
+        for d in case["decisions"]:
+            if not isinstance(d, dict) or any(k not in d for k in DECISION_KEYS):
+                return f"a decision of case {case['name']!r} without the keys {', '.join(DECISION_KEYS)}"
+    return None

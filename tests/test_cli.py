@@ -137,6 +137,29 @@ def test_refused_before_any_work(row, tmp_path, monkeypatch, capsys, calls):
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == entries  # no folder left behind
 
 
+def test_a_partial_run_over_an_older_report_format_is_refused_before_any_work(tmp_path, capsys, calls):
+    """A report whose C1 record was written by an older version (no typed decisions): --only C2 cannot
+    keep C1's pages, so it is refused with exit 2 before any check runs, every file unchanged."""
+    import hashlib
+
+    out = tmp_path / "rep"
+    assert run(["--out", str(out), "--only", "C1,C2"]) == cli.EXIT_OK
+    record = json.loads((out / "C1.json").read_text())
+    for case in record["cases"]:
+        del case["decisions"]  # the shape of the records before the claim harness
+    (out / "C1.json").write_text(json.dumps(record))
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"]["C1.json"] = hashlib.sha256((out / "C1.json").read_bytes()).hexdigest()
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    calls.clear()
+    capsys.readouterr()
+    before = snapshot(tmp_path)
+    assert run(["--out", str(out), "--only", "C2"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "the pages of C1 were written by an older version" in err and "--only C1,C2" in err, err
+    assert calls == [] and snapshot(tmp_path) == before
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write to a read-only folder")
 def test_unwritable_folder_is_refused_before_any_work(tmp_path, capsys, calls):
     out = tmp_path / "ro"
