@@ -1,6 +1,101 @@
 """Check of claim C2, *detecting the manifold* (CLAIMS.md C2; Pidstrigach 2022, arXiv:2206.01018).
 
-DESIGN_PLACEHOLDER
+Claim: if the prior pi is equivalent to p_T and the score error e = s - grad log p_t is L2 along the
+forward process, the reverse-SDE output is equivalent to mu: it lands on M at the exact-score rate
+and every part of M keeps positive mass, while the relative frequencies may change. Girsanov and
+data processing make the change quantitative: KL(p_delta || output_delta) <= B = KL(p_T || pi) +
+int_delta^T (g^2/2) E_fwd |e|^2 dt, so a cell of mu-mass p gets an output mass q with kl(p || q) <= B.
+
+What is run (one table, :func:`table`; every row its own random stream, :func:`checks.harness.case_seed`)
+------------------------------------------------------------------------------------------------------
+Measures (:class:`Shape`): a standard Gaussian on a 2-plane of R^20 (18 normal coordinates: the
+tightest level) and on a line of R^3, the unit circle of R^3, the flat torus S^1 x S^1 in R^4, and
+the mixture of the circle and the point (0, 0, 2) with weights (1/2, 1/2) and (0.8, 0.2).
+Processes (:class:`Proc`): OU with T = 2, VP (beta 0.1 .. 20) and VE (sigma_max = 20) with T = 1.
+Every run uses the simulator's default posterior scheme at 40 steps per decade, n particles per
+delta, deltas 10^-2 .. 10^-5 (fast) or 10^-6 (full), one independent run per delta.
+
+Main cases (``Role.CASE``):
+
+- ``exact`` (e = 0, pi = p_T; plane and line under OU, circle under OU and VE, torus under VP,
+  circle+point under OU). With the exact score and pi = p_T the output at delta is p_delta exactly.
+  *level*: the mean over the deltas of log(RMS distance to M / predicted RMS), the prediction from
+  REFERENCE_FACTOR * n exact forward draws X = alpha(delta) X_0 + sigma(delta) Z with alpha and
+  sigma^2 from the process's symbolic twin (:class:`theory.linearized.SymbolicProcess`; no NumPy
+  kernel of the process, no score, no simulator), tolerance 0. *rate*: the log-log slope against the
+  least-squares slope of the predicted levels over the same deltas (sigma(delta) carried to the
+  finite range, curvature included), tolerance 0. *cells*: the samples of all deltas, assigned to
+  the cells of ``measure.partition()`` (8 arcs of a circle, 8 x 8 arcs of the torus, 8 equiprobable
+  bins of the line, orthant x chi^2-median ring of the plane, plus the point of the mixture),
+  against mu's cell masses (Pearson chi-square, :func:`theory.statistics.hit_frequencies`). These
+  masses are exact for p_delta at every delta used: uniform circles and tori are rotation
+  invariant, the tangent coordinate of the Gaussian under OU and VP is N(0, alpha^2 + sigma^2) =
+  N(0, 1), and the mixture's components are far apart (distance 5^(1/2) against sigma(10^-2) = 0.14).
+- ``exact transitions, component masses`` (circle+point with weights (0.8, 0.2), OU, pi = p_T): the
+  ancestral scheme (posterior draws of X_0 from ``measure.posterior_sample``, then the Gaussian
+  bridge: exact in law on any grid, CLAIMS.md §1, so three steps from T = 2 to delta = 10^-2 suffice),
+  n_masses particles; *masses*: the component of each sample against REFERENCE_MASSES_FACTOR times as
+  many exact forward draws of p_delta (two-sample chi-square, :func:`theory.statistics.count_homogeneity`).
+- ``L2`` rows, each with its Girsanov bound B (:meth:`C2Case._bound`: KL(p_T || pi) in closed form or
+  by Monte Carlo, :func:`theory.estimators.kl_to_prior`; the L2 integral by
+  :func:`theory.estimators.l2_error_integral` down to T 10^-(decades) <= the smallest delta; each plus
+  z_(1 - alpha) standard errors): a normal offset c t^(-a) n (a = 1/4) on the line under OU, pi = p_T;
+  a bounded constant c u (u generic: tangent and normal parts) on the line under VP from the
+  moment-matched Gaussian; a tangential push c T_x v (v in the circle's plane) on the circle under
+  OU from the reference Gaussian N(0, I). Amplitudes: c = sqrt(nats / W(a)), W(a) = int_0^T (g^2/2)
+  t^(-2a) dt (:func:`theory.estimators.girsanov_weight` on the symbolic twin): nats = 0.25, 0.5 and 2
+  for a unit direction (the push costs about half of that, B = 1.04 nats: |T_x v|^2 averages 1/2 on
+  the circle). Decisions: *trend*: the slope band above FLAT_SLOPE (lands). *rate*: the slope band meets
+  [r_exact, r_exact + tilt], r_exact the slope of the exact levels (above) and tilt = (1/2 - a)
+  rho/(1 + rho) at the largest delta, rho = m^2/((d - k) v) the offset's squared mean displacement
+  against the normal variance (:func:`theory.linearized.moment_levels`). Derivation: RMS^2 =
+  (d - k) v (1 + rho) and for an L2 offset rho ~ delta^(1 - 2a) (times log(1/delta)^2 at a = 0)
+  shrinks with delta, so the slope is raised by (1/2) d log(1 + rho)/d log delta, between 0 and
+  (1/2 - a) rho/(1 + rho) <= its value at the largest delta; the push has no normal part (tilt 0).
+  *cells*: every cell's simultaneous Clopper-Pearson band (level 1 - alpha, Bonferroni over the
+  cells: :func:`theory.statistics.cell_counts`) meets [q_lo, q_hi] = {q : kl(p || q) <= B}
+  (:func:`theory.statistics.kl_mass_bounds`); the decision shows the tightest cell
+  (:func:`checks.judges.within`). By convexity of KL the pooled deltas obey the same bound. For the
+  offset on the line also the *level* against the linearized normal moments pushed through the
+  posterior scheme's own coefficients (:func:`theory.linearized.scheme_moments`, exact for the
+  simulated chain on a linear subspace), tolerance 0. For the offset and the constant, whose |e| is
+  the same at every x on a linear subspace, the *Girsanov weight*: the estimator's integral (NumPy
+  g^2, forward samples) against c^2 int (g^2/2) t^(-2a) dt over the same range from the symbolic
+  twin (scipy quad), relative tolerance WEIGHT_RTOL. For the push, *changed*: the band of the cell
+  centred on v lies above its mu-mass 1/8 (the frequencies do change: 0.32 against 0.125 while B
+  allows [1e-5, 0.79]).
+
+Negative controls, each run as its own case (``Role.CONTROL_RUN``) and judged against C2's prediction
+as if its hypotheses held; each must be REFUTED:
+
+- ``point mass judged as if pi ~ p_T``: the push with nats = 0.05 (B = 0.026 nats) on the circle
+  under OU, started from the point mass at distance 6 from the centre in the circle's plane (not
+  equivalent to p_T: KL(p_T || pi) is infinite). Its cell masses are judged against the bounds of
+  the L2 term alone. From y the exact-score output is the posterior mixture law(X_0 | X_T = y)
+  (CLAIMS.md C1), a von Mises law of concentration alpha(T) |y| / sigma(T)^2 = 0.83: the far cell
+  gets 0.038 (band +-0.006) where the bound needs >= 0.063. Over four streams its margin was -2.0 to
+  -2.8 band half-widths (distance 5 gives -0.8 to -1.5: not reliably resolved).
+- ``offset a=0.55 judged as an L2 error``: the normal offset just beyond the L2 region (a > 1/2,
+  c = 0.3) on the line under OU, judged against the L2 rate interval with the largest L2 tilt
+  factor (1/2). Its displacement grows against sigma as delta -> 0 (rho ~ delta^(-0.1)), tilting the
+  slope *below* the exact one: 0.476 (band +-0.005) against the interval's lower end 0.499, an effect
+  of 0.024, 3.6 band half-widths (the moment equations predict 0.476; c = 0.2 would give 0.486, not
+  reliably resolved).
+
+The old strawman controls (a sign-flipped score, a = 1.25, the dropped mixture component) are gone:
+they showed only that the check runs.
+
+Statistics, tolerances and false failures
+-----------------------------------------
+Family-wise level ALPHA = 0.01 over the m = ``C2Plan.tests`` = 32 main-case decisions (Bonferroni):
+bands at z = Phi^-1(1 - ALPHA/(2m)) = 3.6 (normal bands of the mean log ratio and of the slope,
+:func:`theory.statistics.normal_band` from the bootstrap se), chi-square tests at p < ALPHA/m,
+Clopper-Pearson bands at 1 - ALPHA/m, and the one-sided margin of B at z = 3.4. The controls use the
+same bands. Resolution at the fast budget (band half-widths): level 0.005 (plane) and 0.014 (the
+others) in log RMS; slope 0.002 (plane) to 0.006; component mass 0.005. Every tolerance is 0 except
+WEIGHT_RTOL (quadrature) and the derived tilt: the levels and slopes of the exact rows are exact for
+p_delta, and the posterior scheme's bias was below the resolution in every row: FFR_PLACEHOLDER
+Seeds: :func:`checks.harness.case_seed` (root seed and row name); the tests use DEFAULT_SEED.
 """
 
 from __future__ import annotations
@@ -17,13 +112,16 @@ from scipy import stats
 from checks import judges
 from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Figure, Outcome, Plan, Role, Verdict,
                             run_claim)
-from theory import OU, VE, VP, ForwardProcess, Measure, Mixture, PointCloud, Product, Sphere, Subspace
+from theory import (OU, VE, VP, Ancestral, ForwardProcess, Measure, Mixture, PointCloud, Product, Sphere, Subspace,
+                    reverse_sde)
 from theory.claims import CLAIMS, ErrorSpec, Setting
 from theory.estimators import girsanov_weight, kl_to_prior, l2_error_integral, landing_study
 from theory.linearized import SymbolicProcess, moment_levels, scheme_moments
 from theory.perturbations import BoundedConstant, ExactScore, NormalOffset, Tangential
 from theory.priors import ExactMarginal, Gaussian, PointMass, Prior
-from theory.statistics import (LevelFit, SlopeFit, Trend, cell_counts, finite_range_slope, hit_frequencies,
+from theory.simulator import steps_for
+from theory.statistics import (LevelFit, SlopeFit, Trend, cell_counts, count_homogeneity, finite_range_slope,
+                               hit_frequencies,
                                kl_mass_bounds, level_fit, normal_band, rms_level)
 from theory.symbolic import ErrorFamily
 
@@ -38,6 +136,12 @@ REFERENCE_FACTOR = 25
 # per decade on t^(1 - 2a) g(t)^2 in log t) and scipy's quad on the symbolic twin both integrate a
 # smooth power law to relative errors below 1e-9; 1e-6 leaves room for rounding over the decades.
 WEIGHT_RTOL = 1e-6
+# The component-masses row: early-stopping time, reference draws of p_delta per particle, and the
+# steps per decade of its ancestral scheme (exact in law on any grid, CLAIMS.md §1: the coarse grid
+# only saves time; its three steps from T = 2 also make a wrong posterior's component draws count).
+MASSES_DELTA = 0.01
+REFERENCE_MASSES_FACTOR = 2
+MASSES_STEPS_PER_DECADE = 1
 # Default seed of the tests.
 DEFAULT_SEED = 20220601
 
@@ -54,6 +158,7 @@ class Shape(enum.Enum):
     LINE = "line(1,3)"  # Subspace(k=1, d=3)
     CIRCLE = "circle(1,3)"  # Sphere(k=1, d=3)
     CIRCLE_POINT = "circle+point"  # the circle and the point (0, 0, 2), weights 1/2
+    CIRCLE_POINT_UNEQUAL = "circle+point (0.8, 0.2)"  # the same components, weights 0.8 and 0.2
     TORUS = "torus"  # Product(Sphere(1, 2), Sphere(1, 2)) in R^4
 
     def measure(self) -> Measure:
@@ -66,13 +171,16 @@ class Shape(enum.Enum):
         cell 0 (angle pi/8) for the tangential push."""
         return {Shape.LINE: _unit(0.0, 1.0, 1.0), Shape.PLANE: _unit(*([0.0, 0.0] + [1.0] * 18)),
                 Shape.CIRCLE: _unit(math.cos(math.pi / 8), math.sin(math.pi / 8), 0.0),
-                Shape.CIRCLE_POINT: _unit(1.0, 0.5, -1.0), Shape.TORUS: _unit(1.0, 0.5, 0.5, 1.0)}[self]
+                Shape.CIRCLE_POINT: _unit(1.0, 0.5, -1.0), Shape.CIRCLE_POINT_UNEQUAL: _unit(1.0, 0.5, -1.0),
+                Shape.TORUS: _unit(1.0, 0.5, 0.5, 1.0)}[self]
 
 
 @functools.lru_cache(maxsize=1)
 def _measures() -> dict[Shape, Measure]:
+    components = (Sphere(k=1, d=3), PointCloud(np.array([[0.0, 0.0, 2.0]])))
     return {Shape.PLANE: Subspace(k=2, d=20), Shape.LINE: Subspace(k=1, d=3), Shape.CIRCLE: Sphere(k=1, d=3),
-            Shape.CIRCLE_POINT: Mixture((Sphere(k=1, d=3), PointCloud(np.array([[0.0, 0.0, 2.0]])))),
+            Shape.CIRCLE_POINT: Mixture(components),
+            Shape.CIRCLE_POINT_UNEQUAL: Mixture(components, weights=np.array([0.8, 0.2])),
             Shape.TORUS: Product((Sphere(k=1, d=2), Sphere(k=1, d=2)))}
 
 
@@ -113,6 +221,8 @@ class Kind(enum.Enum):
     """What a row judges (module docstring)."""
 
     EXACT = "exact"  # level, rate, cell masses (chi-square)
+    LEVELS = "exact, levels"  # exact score on a linear subspace on a coarse grid: level and rate
+    MASSES = "component masses"  # exact score: a mixture's component masses against exact draws of p_delta
     L2 = "L2 error"  # trend, rate interval, cell masses within the KL bounds, and per family more
     JUDGED_AS_EQUIVALENT = "judged as if pi ~ p_T"  # control: point-mass prior, cell masses against the L2-only bound
     JUDGED_AS_L2 = "judged as an L2 error"  # control: offset with a > 1/2, rate against the L2 interval
@@ -127,12 +237,14 @@ class C2Plan(Plan):
     """n particles per delta, ``steps_per_decade`` of the time grid, deltas 10^-2 .. 10^-(2 + decades)
     (one run each), ``tests`` the number of main-case decisions the family-wise ``alpha`` is split over,
     ``l2_n`` forward samples per quadrature node of the Girsanov integral, ``kl_n`` samples of the
-    Monte-Carlo KL(p_T || pi)."""
+    Monte-Carlo KL(p_T || pi), ``n_masses`` particles of the component-masses row (one delta,
+    MASSES_DELTA)."""
 
     decades: int
     tests: int
     l2_n: int
     kl_n: int
+    n_masses: int
 
     @property
     def deltas(self) -> np.ndarray:
@@ -143,10 +255,10 @@ class C2Plan(Plan):
         return self.alpha / self.tests
 
 
-PLANS = {Budget.FAST: C2Plan(n=4000, steps_per_decade=40, alpha=ALPHA, decades=3, tests=31, l2_n=500,
-                             kl_n=4000),
-         Budget.FULL: C2Plan(n=16000, steps_per_decade=40, alpha=ALPHA, decades=4, tests=31, l2_n=2000,
-                             kl_n=20000)}
+PLANS = {Budget.FAST: C2Plan(n=4000, steps_per_decade=40, alpha=ALPHA, decades=3, tests=33, l2_n=500,
+                             kl_n=4000, n_masses=128000),
+         Budget.FULL: C2Plan(n=16000, steps_per_decade=40, alpha=ALPHA, decades=4, tests=33, l2_n=2000,
+                             kl_n=20000, n_masses=512000)}
 
 
 @dataclass(frozen=True)
@@ -157,7 +269,8 @@ class C2Case(CaseSpec):
     fixes its amplitude c = sqrt(nats / W(a)) (W from the process's symbolic twin). c : an explicit
     amplitude instead (needed for a >= 1/2, where W is infinite). a : the offset's exponent.
     point : the distance of the point-mass prior from the circle's centre, in its plane.
-    steps_per_decade : the row's own grid resolution (None: the plan's).
+    steps_per_decade : the row's own grid resolution (None: the plan's). n_scale : the row's particles
+    per delta are n_scale times the plan's n.
     """
 
     shape: Shape
@@ -170,14 +283,23 @@ class C2Case(CaseSpec):
     point: float = 0.0
     kind: Kind = Kind.EXACT
     steps_per_decade: int | None = None
+    n_scale: int = 1
 
     def __post_init__(self) -> None:
         for name, cls in (("shape", Shape), ("proc", Proc), ("family", Family), ("start", Start), ("kind", Kind)):
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
-        if (self.kind is Kind.EXACT) != (self.family is Family.EXACT):
-            raise ValueError(f"the exact score goes with kind EXACT and only with it, got {self.family} and {self.kind}")
-        if self.kind is Kind.EXACT and self.start is not Start.P_T:
+        if (self.kind in (Kind.EXACT, Kind.LEVELS, Kind.MASSES)) != (self.family is Family.EXACT):
+            raise ValueError(f"the exact score goes with kind EXACT, LEVELS or MASSES and only with them, got "
+                             f"{self.family} and {self.kind}")
+        if self.kind is Kind.LEVELS and self.shape not in (Shape.LINE, Shape.PLANE):
+            raise ValueError(f"levels on a coarse grid need a linear subspace (the posterior scheme keeps its normal "
+                             f"variance sigma(t)^2 exactly on any grid), got {self.shape}")
+        if isinstance(self.n_scale, bool) or not isinstance(self.n_scale, int) or self.n_scale < 1:
+            raise ValueError(f"n_scale must be an integer >= 1, got {self.n_scale!r}")
+        if self.kind is Kind.MASSES and not isinstance(self.shape.measure(), Mixture):
+            raise ValueError(f"component masses need a mixture, got {self.shape}")
+        if self.family is Family.EXACT and self.start is not Start.P_T:
             raise ValueError(f"an exact-score row starts from p_T (its prediction is p_delta), got {self.start}")
         if self.family is not Family.EXACT:
             if self.c is None and not (self.nats > 0 and self.a < 0.5):
@@ -209,12 +331,15 @@ class C2Case(CaseSpec):
 
     @property
     def name(self) -> str:
-        if self.family is Family.EXACT:
+        if self.kind is Kind.MASSES:
+            head = "exact transitions (ancestral), component masses"
+        elif self.kind is Kind.LEVELS:
+            head = f"exact, {self.steps_per_decade or 'plan'} steps per decade"
+        elif self.family is Family.EXACT:
             head = "exact"
-        elif self.c is not None:
-            head = f"{self.family.value}, a={self.a:g}, c={self.c:g}"
         else:
-            head = self.family.value + (f", a={self.a:g}" if self.family is Family.OFFSET else "") + f", {self.nats:g} nats"
+            head = self.family.value + (f", a={self.a:g}" if self.family is Family.OFFSET else "") + \
+                f", c={self.amplitude():.3g}"
         prior = "" if self.start is Start.P_T else f", prior {self.start.value}"
         if self.start is Start.POINT_MASS:
             prior = f", prior a point mass at distance {self.point:g}"
@@ -226,6 +351,10 @@ class C2Case(CaseSpec):
         """The number of decisions the row makes (the main rows' sum is C2Plan.tests)."""
         if self.kind is Kind.EXACT:
             return 3
+        if self.kind is Kind.LEVELS:
+            return 2
+        if self.kind is Kind.MASSES:
+            return 1
         if self.kind is Kind.L2:
             return 3 + (self.family is Family.OFFSET) + (self.family in (Family.OFFSET, Family.BOUNDED)) \
                 + (self.family is Family.TANGENTIAL)
@@ -284,23 +413,26 @@ class C2Case(CaseSpec):
         measure, process, score, error, prior = self.parts()
         T = self.proc.T
         simulation, reference, forward = seed.spawn(3)
+        if self.kind is Kind.MASSES:
+            return self._masses(plan, measure, process, score, prior, simulation, reference)
         deltas = plan.deltas
         steps = self.steps_per_decade or plan.steps_per_decade
         alpha = plan.decision_alpha
-        study = landing_study(score, measure, deltas=deltas, n=plan.n, steps_per_decade=steps, T=T,
+        n = plan.n * self.n_scale
+        study = landing_study(score, measure, deltas=deltas, n=n, steps_per_decade=steps, T=T,
                               seed_sequence=simulation, process=process, prior=prior, keep_samples=True)
         fit = normal_band(study.fit, alpha)
-        exact, exact_ses = exact_output_levels(measure, process, deltas, REFERENCE_FACTOR * plan.n,
+        exact, exact_ses = exact_output_levels(measure, process, deltas, REFERENCE_FACTOR * n,
                                                np.random.default_rng(reference))
         exact_slope = finite_range_slope(deltas, exact)
         partition = measure.partition()
         labels = np.concatenate([partition.assign(samples) for samples in study.samples])
-        record: dict[str, Any] = {"n": plan.n, "steps_per_decade": steps, "deltas": deltas.tolist(),
+        record: dict[str, Any] = {"n": n, "steps_per_decade": steps, "deltas": deltas.tolist(),
                                   "amplitude": self.amplitude(), "landing": _slope_record(fit),
                                   "exact_levels": exact.tolist(), "exact_slope": exact_slope,
                                   "cell_masses": partition.masses.tolist(),
                                   "cell_counts": np.bincount(labels, minlength=partition.size).tolist()}
-        if self.kind is Kind.EXACT:
+        if self.kind in (Kind.EXACT, Kind.LEVELS):
             return self._exact(study, fit, exact, exact_ses, exact_slope, labels, partition.masses, alpha, record)
         if self.kind is Kind.JUDGED_AS_L2:
             tilt = self._tilt(process, deltas, as_if=True)
@@ -338,18 +470,57 @@ class C2Case(CaseSpec):
     def _exact(self, study, fit: SlopeFit, exact: np.ndarray, exact_ses: np.ndarray, exact_slope: float,
                labels: np.ndarray, masses: np.ndarray, alpha: float, record: dict[str, Any]) -> Outcome:
         level = level_fit(study.distances, exact, predicted_ses=exact_ses)
-        hits = hit_frequencies(labels, masses)
-        record |= {"level": _level_record(level), "cells_chi2": hits.chi2, "cells_pvalue": hits.pvalue,
-                   "cells_min_expected": hits.min_expected}
+        record["level"] = _level_record(level)
         source = "the output is p_delta: exact forward draws X = alpha x0 + sigma Z (symbolic twin of the process)"
-        decisions = (
+        decisions = [
             _level_decision(level, alpha, source=source),
             judges.rate(fit, exact_slope, tolerance=0.0, source="least-squares slope of the predicted levels "
-                        "(sigma(delta) carried to the finite range)"),
-            judges.p_value("cells", "chi-square of the cell counts of M (all deltas pooled) against mu's masses",
-                           hits.pvalue, alpha=alpha, n=int(labels.size), valid=hits.min_expected >= 5.0,
-                           source="the output is p_delta, whose cells carry mu's masses (measure.partition)"))
-        return Outcome(decisions, record, _loglog(self.name, fit, predicted_levels=exact))
+                        "(sigma(delta) carried to the finite range)")]
+        if self.kind is Kind.EXACT:
+            hits = hit_frequencies(labels, masses)
+            record |= {"cells_chi2": hits.chi2, "cells_pvalue": hits.pvalue, "cells_min_expected": hits.min_expected}
+            decisions.append(judges.p_value(
+                "cells", "chi-square of the cell counts of M (all deltas pooled) against mu's masses", hits.pvalue,
+                alpha=alpha, n=int(labels.size), valid=hits.min_expected >= 5.0,
+                source="the output is p_delta, whose cells carry mu's masses (measure.partition)"))
+        return Outcome(tuple(decisions), record, _loglog(self.name, fit, predicted_levels=exact))
+
+    def _masses(self, plan: C2Plan, measure: Mixture, process: ForwardProcess, score, prior: Prior,
+                simulation: np.random.SeedSequence, reference: np.random.SeedSequence) -> Outcome:
+        """The mixture's component of each sample at MASSES_DELTA, run with the ancestral scheme (exact
+        reverse transitions: posterior draws of X_0 and the Gaussian bridge), against exact draws of
+        p_delta (two-sample chi-square, REFERENCE_MASSES_FACTOR times as many reference draws)."""
+        steps = MASSES_STEPS_PER_DECADE
+        T = self.proc.T
+        result = reverse_sde(score, d=measure.d, n=plan.n_masses, T=T, delta=MASSES_DELTA,
+                             steps=steps_for(T, MASSES_DELTA, steps), process=process, prior=prior,
+                             rng=np.random.default_rng(simulation), scheme=Ancestral())
+        rng = np.random.default_rng(reference)
+        draws = SymbolicProcess(process).sample(measure.sample(REFERENCE_MASSES_FACTOR * plan.n_masses, rng),
+                                                MASSES_DELTA, rng)
+        sizes = [c.partition().size for c in measure.components]
+        offsets = np.cumsum(sizes)
+        partition = measure.partition()
+
+        def component(x: np.ndarray) -> np.ndarray:
+            return np.searchsorted(offsets, partition.assign(x), side="right")
+
+        labels, reference_labels = component(result.samples), component(draws)
+        test = count_homogeneity(labels, reference_labels, len(sizes))
+        alpha = plan.decision_alpha
+        fractions = (test.counts / test.counts.sum()).tolist()
+        record = {"n": plan.n_masses, "reference_draws": int(reference_labels.size), "delta": MASSES_DELTA,
+                  "steps_per_decade": steps, "scheme": "ancestral", "weights": measure.weights.tolist(), "fractions": fractions,
+                  "reference_fractions": (test.reference_counts / test.reference_counts.sum()).tolist(),
+                  "chi2": test.chi2, "dof": test.dof, "pvalue": test.pvalue}
+        decision = judges.p_value("masses", f"chi-square of the component counts at delta = {MASSES_DELTA:g} against "
+                                  "exact draws of p_delta", test.pvalue, alpha=alpha, n=plan.n_masses,
+                                  source="the output is p_delta (exact forward draws, symbolic twin): component "
+                                         "masses w_j")
+        figure = Figure("bars", f"{self.name}: component frequencies at delta = {MASSES_DELTA:g}",
+                        {"observed": fractions, "predicted": record["reference_fractions"],
+                         "xlabel": "component (0: circle, 1: point)"})
+        return Outcome((decision,), record, figure)
 
     def _bound(self, measure: Measure, process: ForwardProcess, error, prior: Prior, plan: C2Plan,
                rng: np.random.Generator) -> dict[str, Any]:
@@ -498,16 +669,18 @@ CONTROL_EFFECTS = {
 def table(budget: Budget) -> tuple[C2Case, ...]:
     """The case table of ``budget`` (module docstring)."""
     rows = [
-        C2Case(Shape.PLANE, Proc.OU),
+        C2Case(Shape.PLANE, Proc.OU, kind=Kind.LEVELS, steps_per_decade=5, n_scale=4),
+        C2Case(Shape.PLANE, Proc.VE, kind=Kind.LEVELS, steps_per_decade=5, n_scale=4),
         C2Case(Shape.LINE, Proc.OU),
         C2Case(Shape.CIRCLE, Proc.OU),
         C2Case(Shape.CIRCLE_POINT, Proc.OU),
         C2Case(Shape.TORUS, Proc.VP),
         C2Case(Shape.CIRCLE, Proc.VE),
+        C2Case(Shape.CIRCLE_POINT_UNEQUAL, Proc.OU, kind=Kind.MASSES),
         C2Case(Shape.LINE, Proc.OU, Family.OFFSET, nats=0.25, a=0.25, kind=Kind.L2),
         C2Case(Shape.LINE, Proc.VP, Family.BOUNDED, Start.MOMENT_MATCHED, nats=0.5, kind=Kind.L2),
         C2Case(Shape.CIRCLE, Proc.OU, Family.TANGENTIAL, Start.REFERENCE, nats=2.0, kind=Kind.L2),
-        C2Case(Shape.CIRCLE, Proc.OU, Family.TANGENTIAL, Start.POINT_MASS, nats=0.05, point=10.0,
+        C2Case(Shape.CIRCLE, Proc.OU, Family.TANGENTIAL, Start.POINT_MASS, nats=0.05, point=6.0,
                kind=Kind.JUDGED_AS_EQUIVALENT),
         C2Case(Shape.LINE, Proc.OU, Family.OFFSET, a=0.55, c=0.3, kind=Kind.JUDGED_AS_L2),
     ]
