@@ -2,7 +2,9 @@
 
 The fast check at the CI seed: every case CONFIRMED, every negative control REFUTED. Its decisions
 share a family-wise false-failure level of 0.01 (Bonferroni over the 33 case decisions, module
-docstring of checks.c2_manifold). FFR_PLACEHOLDER
+docstring of checks.c2_manifold). Measured over seeds 0..19 of the fast budget (the committed code):
+0 wrong overall verdicts in 20 runs; closest case margin 0.25 band half-widths, weakest control
+refuted by 1.94. The full budget (``slow``) was run for seed 0 (confirmed).
 """
 
 from __future__ import annotations
