@@ -21,6 +21,8 @@ Rules
 - :func:`ordering`: a predicted inequality (the measured value lies below, or above, a bound).
   CONFIRMED when the whole band is on the predicted side; REFUTED when it is on the other side;
   INCONCLUSIVE when it contains the bound.
+- :func:`within`: a predicted interval (a bound on both sides, e.g. the masses an inequality allows).
+  CONFIRMED when the measured band meets the interval; REFUTED when the whole band lies outside.
 """
 
 from __future__ import annotations
@@ -139,3 +141,18 @@ def ordering(test: str, statistic: str, measured: Estimate, bound: float, *, bel
     word = "below" if below else "above"
     return Decision(test=test, statistic=statistic, expected=Expected(f"{word} {bound:.4g}", source),
                     measured=measured, rule=f"band {word} {bound:.4g}", verdict=verdict, margin=margin)
+
+
+def within(test: str, statistic: str, measured: Estimate, low: float, high: float, *, source: str) -> Decision:
+    """The measured band meets the predicted interval [low, high]: CONFIRMED when it does, REFUTED when the
+    whole band lies outside. The margin is min(high - band low, band high - low) in band half-widths
+    (> 0: the band meets the interval)."""
+    if measured.band is None:
+        raise ValueError(f"{test}: the measured estimate needs a band, got {measured!r}")
+    if not low <= high:
+        raise ValueError(f"{test}: need low <= high, got [{low!r}, {high!r}]")
+    b_low, b_high = measured.band
+    margin = min(high - b_low, b_high - low) / _half(measured.band)
+    return Decision(test=test, statistic=statistic, expected=Expected(f"in [{low:.4g}, {high:.4g}]", source),
+                    measured=measured, rule="band meets the interval",
+                    verdict=Verdict.CONFIRMED if margin >= 0 else Verdict.REFUTED, margin=margin)
