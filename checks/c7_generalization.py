@@ -331,8 +331,8 @@ class SmoothedCase(CaseSpec):
 
     def why(self) -> str:
         if self.kind is Kind.JUDGED_AT_EXACT_LEVELS:
-            return (f"h > 0 is not an L2 error: the output is p_(delta+h), at RMS sqrt(d sigma(delta+h)^2) from the "
-                    f"training points, not the exact score's sqrt(d sigma(delta)^2)")
+            return ("h > 0 is not an L2 error: the output is p_(delta+h), at RMS sqrt(d sigma(delta+h)^2) from the "
+                    "training points, not the exact score's sqrt(d sigma(delta)^2)")
         return ""
 
     def effect(self) -> str:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
+from importlib import metadata
 from pathlib import Path
 
 from checks.output import OutputError, ReportFolder
@@ -192,9 +193,6 @@ def _run_dask(client, args):
     futures, plans = {}, {}
     for cid in args.claims:
         check = check_of(cid)
-        if check is None:
-            futures[client.submit(run_check, cid, args.seed, args.budget, key=f"check-{cid}-{args.seed}")] = (cid, None)
-            continue
         specs = runnable(check, args.budget)
         plans[cid] = (check, specs, {}, _time.perf_counter())
         for spec in specs:
@@ -235,10 +233,19 @@ def _commit() -> str:
     return commit + ("+modified" if changed else "")
 
 
-def _run_info(args, *, wall: float) -> dict:
-    from checks.common import versions
+def _versions() -> dict[str, str]:
+    """Versions of Python, the package and its scientific dependencies (provenance)."""
+    out = {"python": platform.python_version()}
+    for dist in ("sgm-manifolds", "numpy", "scipy", "sympy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # running from a bare checkout
+            out[dist] = "not installed"
+    return out
 
-    info = dict(versions())
+
+def _run_info(args, *, wall: float) -> dict:
+    info = _versions()
     info.update({"seed": args.seed, "budget": args.budget, "claims run": ", ".join(args.claims),
                  "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
                  "execution": (f"dask scheduler {args.scheduler}" if args.scheduler else

@@ -25,19 +25,14 @@ def _module(claim_id: str):
     return importlib.import_module(MODULES[claim_id])
 
 
-def check_of(claim_id: str) -> ClaimCheck | None:
-    """The claim's ClaimCheck (its table of cases), or None for a check not on the harness yet."""
-    return getattr(_module(claim_id), "CHECK", None)
+def check_of(claim_id: str) -> ClaimCheck:
+    """The claim's ClaimCheck: its plans and its table of cases."""
+    return _module(claim_id).CHECK
 
 
 def run_check(claim_id: str, seed: int, budget: str) -> CheckResult:
-    """Run one claim check; a check not yet on the harness is converted to its typed form."""
-    result = _module(claim_id).run(seed=seed, budget=budget)
-    if isinstance(result, CheckResult):
-        return result
-    from checks.common import to_harness
-
-    return to_harness(result)
+    """Run one claim check (every case of its table at ``budget``, from the root ``seed``)."""
+    return _module(claim_id).run(seed=seed, budget=budget)
 
 
 def run_one_case(claim_id: str, case_name: str, seed: int, budget: str) -> CaseResult:

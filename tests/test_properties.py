@@ -41,9 +41,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.common import landing_study
 from theory import OU, VE, VP, PointCloud, Sphere, Subspace
 from theory.claims import CLAIMS, ErrorSpec, Setting
+from theory.estimators import landing_study
 from theory.perturbations import Clipped, ExactScore, NormalOffset, NormalScaling
 from theory.statistics import Statistic
 from theory.symbolic import small_time_expansion
