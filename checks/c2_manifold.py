@@ -114,9 +114,8 @@ ou-sigma2-x1.01 and subspace-score-x0.97 (the plane's level under OU: +0.010 in 
 band of +-0.0024), ve-transition-variance-x1.02 (the plane's level under VE), noise-x1.05,
 noise-variance-half and drift-coefficient-x1.02 (the levels), vp-g2-x1.03 (the Girsanov weight under
 VP), mixture-responsibility-temperature (the component masses: +0.018 on the point's 0.2 against a
-band of +-0.005), and leaves neutral-prior-scale confirmed. It cannot see sphere-denoiser-x1.01
-(``Sphere._denoise`` is not on the path of the sphere's score, which ``Sphere._score`` assembles from
-its own parts), nor the mutants of measures, priors and predictions it does not use (vMF spheres,
+band of +-0.005), sphere-score-radius-x1.01 (the circles' levels), and leaves neutral-prior-scale
+confirmed. It cannot see the mutants of measures, priors and predictions it does not use (vMF spheres,
 point clouds of several atoms, an exact-score start from the moment-matched Gaussian, C5 and C6).
 The fast check takes 9 s on two cores (seed 0, 12 s of CPU).
 Seeds: :func:`checks.harness.case_seed` (root seed and row name); the tests use DEFAULT_SEED.

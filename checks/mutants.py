@@ -23,6 +23,7 @@ option.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import importlib
 import json
@@ -102,6 +103,14 @@ def _scale_coefficient(position: int, factor: float) -> Callable[[Callable], Cal
     return wrap
 
 
+def _scale_radius(factor: float) -> Callable[[Callable], Callable]:
+    def wrap(f):
+        def g(self, *args, **kwargs):
+            return f(dataclasses.replace(self, radius=self.radius * factor), *args, **kwargs)
+        return g
+    return wrap
+
+
 def _flip_tangential(f):
     """A sphere's score with its tangential part reflected: s - 2 T_x s (only a vMF law has one)."""
     def g(self, x, alpha, var):
@@ -175,8 +184,9 @@ CATALOG: tuple[Mutant, ...] = (
            "theory.simulator:step_coefficients", _scale_coefficient(1, 1.02)),
     Mutant("subspace-score-x0.97", "a Gaussian subspace's score multiplied by 0.97",
            "theory.measures.subspace:Subspace._score", _scale_result(0.97)),
-    Mutant("sphere-denoiser-x1.01", "a sphere's denoiser E[X_0 | x] multiplied by 1.01 (radius bias)",
-           "theory.measures.sphere:Sphere._denoise", _scale_result(1.01)),
+    Mutant("sphere-score-radius-x1.01", "a sphere's score computed as if its radius were 1.01 times larger "
+           "(a radius bias of the score the sampler uses)", "theory.measures.sphere:Sphere._score",
+           _scale_radius(1.01)),
     Mutant("vp-g2-x1.03", "VP's g(t)^2 multiplied by 1.03 (its alpha and sigma^2 unchanged)",
            "theory.processes:VP._g2", _scale_result(1.03)),
     Mutant("ve-transition-variance-x1.02", "VE's transition variance multiplied by 1.02",
