@@ -11,7 +11,7 @@ from theory.claims import CLAIMS, Prediction, Setting, predict
 from theory.datasets import digits
 from theory.measures.base import Measure
 from theory.measures.mixture import Mixture
-from theory.measures.pointcloud import PointCloud
+from theory.measures.pointcloud import LocalScore, PointCloud
 from theory.measures.product import Product
 from theory.measures.sphere import Sphere
 from theory.measures.subspace import Subspace
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_PROCESS",
     "Measure",
     "PointCloud",
+    "LocalScore",
     "Subspace",
     "Sphere",
     "Product",
