@@ -297,10 +297,6 @@ class C1Plan(Plan):
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def _slope_record(fit: SlopeFit) -> dict[str, Any]:
-    return {"slope": fit.slope, "se": fit.se, "band": [fit.low, fit.high], "deltas": fit.deltas.tolist(),
-            "levels": fit.levels.tolist()}
-
 
 def _predicted_levels(measure: Measure, prior: Prior, posterior, *, T: float, deltas, n: int,
                       rng: np.random.Generator, process: ForwardProcess) -> tuple[np.ndarray, np.ndarray]:
@@ -455,7 +451,7 @@ class OutputCase(CaseSpec):
         predicted, predicted_ses = _predicted_levels(measure, prior, posterior, T=T, deltas=study.deltas,
                                                      n=REFERENCE_FACTOR * plan.n, rng=ref_rng, process=process)
         level = level_fit(study.distances, predicted, predicted_ses=predicted_ses)
-        record: dict[str, Any] = {"landing": _slope_record(study.fit), "predicted_levels": predicted.tolist(),
+        record: dict[str, Any] = {"landing": study.fit.record(), "predicted_levels": predicted.tolist(),
                                   "level": {"mean_log_ratio": level.value, "se": level.se,
                                             "log_ratios": level.log_ratios.tolist()}}
         level_decision = judges.value_in_band(

@@ -456,7 +456,7 @@ class C2Case(CaseSpec):
         partition = measure.partition()
         labels = np.concatenate([partition.assign(samples) for samples in study.samples])
         record: dict[str, Any] = {"n": n, "steps_per_decade": steps, "deltas": deltas.tolist(),
-                                  "amplitude": self.amplitude(), "landing": _slope_record(fit),
+                                  "amplitude": self.amplitude(), "landing": fit.record(),
                                   "exact_levels": exact.tolist(), "exact_slope": exact_slope,
                                   "cell_masses": partition.masses.tolist(),
                                   "cell_counts": np.bincount(labels, minlength=partition.size).tolist()}
@@ -484,7 +484,7 @@ class C2Case(CaseSpec):
         if self.family is Family.OFFSET:
             levels = self._offset_levels(process, deltas, steps)
             level = level_fit(study.distances, levels)
-            record["level"] = _level_record(level)
+            record["level"] = level.record()
             decisions.append(_level_decision(level, alpha, source="the linearized normal moments pushed through the "
                                              "posterior scheme (theory.linearized.scheme_moments)"))
             figure = _loglog(self.name, fit, predicted_levels=levels)
@@ -498,7 +498,7 @@ class C2Case(CaseSpec):
     def _exact(self, study, fit: SlopeFit, exact: np.ndarray, exact_ses: np.ndarray, exact_slope: float,
                labels: np.ndarray, masses: np.ndarray, alpha: float, record: dict[str, Any]) -> Outcome:
         level = level_fit(study.distances, exact, predicted_ses=exact_ses)
-        record["level"] = _level_record(level)
+        record["level"] = level.record()
         source = "the output is p_delta: exact forward draws X = alpha x0 + sigma Z (symbolic twin of the process)"
         decisions = [
             _level_decision(level, alpha, source=source),
@@ -620,14 +620,6 @@ def exact_output_levels(measure: Measure, process: ForwardProcess, deltas: np.nd
     return np.array([o[0] for o in out]), np.array([o[1] for o in out])
 
 
-def _slope_record(fit: SlopeFit) -> dict[str, Any]:
-    return {"slope": fit.slope, "se": fit.se, "band": [fit.low, fit.high], "levels": fit.levels.tolist(),
-            "trend": fit.trend().value}
-
-
-def _level_record(fit: LevelFit) -> dict[str, Any]:
-    return {"mean_log_ratio": fit.value, "se": fit.se, "log_ratios": fit.log_ratios.tolist(),
-            "measured": fit.levels.tolist(), "predicted": fit.predicted.tolist()}
 
 
 def _level_decision(fit: LevelFit, alpha: float, *, source: str) -> Decision:

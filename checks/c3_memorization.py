@@ -123,7 +123,7 @@ from theory.predictions import atom_rms, kernel_twin, marginal_draws, nearest_po
 from theory.priors import ExactMarginal
 from theory.schemes import Posterior
 from theory.simulator import reverse_sde, steps_for
-from theory.statistics import LevelFit, SlopeFit, Trend, count_homogeneity, finite_range_slope, \
+from theory.statistics import SlopeFit, Trend, count_homogeneity, decade_deltas, finite_range_slope, \
     hit_frequencies, level_fit, normal_band, rms_level
 
 CLAIM = CLAIMS["C3"]
@@ -293,19 +293,7 @@ SCHEME_BIAS: dict[tuple[Cloud, Error], dict[str, float]] = {
 }
 
 
-def _deltas(top: float, decades: int) -> np.ndarray:
-    """top, top/10, ..., top/10^decades: one run per decade of delta."""
-    return top * 10.0 ** -np.arange(decades + 1.0)
 
-
-def _slope_record(fit: SlopeFit) -> dict[str, Any]:
-    return {"slope": fit.slope, "se": fit.se, "band": [fit.low, fit.high], "deltas": fit.deltas.tolist(),
-            "levels": fit.levels.tolist(), "trend": fit.trend().value}
-
-
-def _level_record(fit: LevelFit) -> dict[str, Any]:
-    return {"mean_log_ratio": fit.value, "se": fit.se, "log_ratios": fit.log_ratios.tolist(),
-            "measured": fit.levels.tolist(), "predicted": fit.predicted.tolist()}
 
 
 def _loglog(title: str, fit: SlopeFit, predicted_levels) -> Figure:
@@ -417,7 +405,7 @@ class MemorizationCase(CaseSpec):
         cloud, process, score, prior = self._parts()
         T = self.proc.T
         prediction = CLAIM.predict(Setting(cloud, ErrorSpec.of(score), prior=prior, T=T, process=process))
-        deltas = _deltas(DELTA_MAX[self.cloud], plan.decades)
+        deltas = decade_deltas(DELTA_MAX[self.cloud], plan.decades)
         alpha = plan.decision_alpha
         run_seed, reference_seed = seed.spawn(2)
         study = landing_study(score, cloud, deltas=deltas, n=plan.n, steps_per_decade=plan.steps_per_decade, T=T,
@@ -438,7 +426,7 @@ class MemorizationCase(CaseSpec):
         sigmas = np.sqrt(twin.sigma2(deltas))
         record: dict[str, Any] = {
             "claim_prediction": {"memorizes": prediction.memorizes, "rate": prediction.rate, "l2": prediction.l2},
-            "landing": _slope_record(fit), "level": _level_record(level), "n": plan.n,
+            "landing": fit.record(), "level": level.record(), "n": plan.n,
             "rms_over_sigma": (level.levels / sigmas).tolist(),
             "predicted_rms_over_sigma": (np.asarray(level_pred) / sigmas).tolist(),
             "predicted_slope": predicted_slope, "sqrt_d": float(np.sqrt(cloud.d)),

@@ -121,8 +121,8 @@ from theory.predictions import (atom_rms, discrete_mean_rate, kernel_twin, margi
 from theory.priors import ExactMarginal
 from theory.schemes import Exponential, Posterior
 from theory.simulator import steps_for, time_grid
-from theory.statistics import (FLAT_SLOPE, LevelFit, SlopeFit, Trend, count_homogeneity, finite_range_slope,
-                               level_fit, normal_band, rms_level)
+from theory.statistics import (FLAT_SLOPE, LevelFit, SlopeFit, Trend, count_homogeneity, decade_deltas,
+                               finite_range_slope, level_fit, normal_band, rms_level)
 
 CLAIM = CLAIMS["C7"]
 
@@ -223,19 +223,7 @@ PLANS = {Budget.FAST: C7Plan(n=2000, steps_per_decade=SCALED_STEPS_PER_DECADE, a
                              tests=29, plateau_decades=4, rate_decades=5)}
 
 
-def _deltas(top: float, decades: int) -> np.ndarray:
-    """top, top/10, ..., top/10^decades: one run per decade of delta."""
-    return top * 10.0 ** -np.arange(decades + 1.0)
 
-
-def _slope_record(fit: SlopeFit) -> dict[str, Any]:
-    return {"slope": fit.slope, "se": fit.se, "band": [fit.low, fit.high], "deltas": fit.deltas.tolist(),
-            "levels": fit.levels.tolist(), "trend": fit.trend().value}
-
-
-def _level_record(fit: LevelFit) -> dict[str, Any]:
-    return {"mean_log_ratio": fit.value, "se": fit.se, "log_ratios": fit.log_ratios.tolist(),
-            "measured": fit.levels.tolist(), "predicted": fit.predicted.tolist()}
 
 
 def _level_decision(test: str, statistic: str, fit: LevelFit, alpha: float, *, tolerance: float,
@@ -345,7 +333,7 @@ class SmoothedCase(CaseSpec):
         cloud, process, score, prior = self._parts()
         prediction = CLAIM.predict(Setting(cloud, ErrorSpec.of(score), prior=prior, T=self.T, process=process))
         decades = plan.rate_decades if self.kind is Kind.JUDGED_AT_EXACT_LEVELS else plan.plateau_decades
-        deltas = _deltas(self.top, decades)
+        deltas = decade_deltas(self.top, decades)
         alpha = plan.decision_alpha
         run_seed, reference_seed = seed.spawn(2)
         if self.kind is Kind.JUDGED_AT_EXACT_LEVELS:
@@ -360,7 +348,7 @@ class SmoothedCase(CaseSpec):
         decisions = [judges.trend(fit, Trend.SHRINKS if prediction.lands else Trend.FLAT, source=source,
                                   statistic="log-log slope of the RMS nearest-training distance")]
         record: dict[str, Any] = {"claim_prediction": _prediction_record(prediction), "h": self.h,
-                                  "landing": _slope_record(fit), "scheme": SMOOTHED_SCHEME.name,
+                                  "landing": fit.record(), "scheme": SMOOTHED_SCHEME.name,
                                   "steps_per_decade": SMOOTHED_STEPS_PER_DECADE, "n": n}
         if self.kind is Kind.LAW:
             law, law_record = self._law(plan, cloud, process, study, deltas, alpha, reference_seed)
@@ -406,7 +394,7 @@ class SmoothedCase(CaseSpec):
             judges.p_value("law", "chi-square of nearest-training-point counts against p_(delta+h) draws",
                            law.pvalue, alpha=alpha, n=int(law.counts.sum()),
                            source=f"exact law p_(delta+h) at delta = {deltas[-1]:g}: two-sample test, {law.dof} dof")]
-        record = {"level": _level_record(level), "spread": _level_record(spread),
+        record = {"level": level.record(), "spread": spread.record(),
                   "law": {"chi2": law.chi2, "dof": law.dof, "pvalue": law.pvalue, "counts": law.counts.tolist(),
                           "reference_counts": law.reference_counts.tolist()},
                   "tolerances": dict(bias), "reference_draws": REFERENCE_FACTOR * plan.n_smoothed}
@@ -425,8 +413,8 @@ class SmoothedCase(CaseSpec):
         decision = _level_decision("level", "mean over delta of log(RMS nearest distance / exact-score level)", level,
                                    alpha, tolerance=0.0,
                                    source="C3's memorization level for an L2 error: the exact score's chain")
-        record = {"level_against_exact": _level_record(level), "p_delta_plus_h_levels": right.tolist(),
-                  "uncommitted": wrong.uncommitted, "landing": _slope_record(normal_band(study.fit, alpha))}
+        record = {"level_against_exact": level.record(), "p_delta_plus_h_levels": right.tolist(),
+                  "uncommitted": wrong.uncommitted, "landing": normal_band(study.fit, alpha).record()}
         return Outcome((decision,), record, _loglog(f"{self.name}: exact-score levels shown", study.fit,
                                                     predicted_levels=wrong.chain))
 
@@ -503,14 +491,14 @@ class ScaledCase(CaseSpec):
     def run(self, plan: C7Plan, seed: np.random.SeedSequence) -> Outcome:
         cloud, process, score, prior = self._parts()
         prediction = CLAIM.predict(Setting(cloud, ErrorSpec.of(score), prior=prior, T=self.T, process=process))
-        deltas = _deltas(self.top, plan.rate_decades)
+        deltas = decade_deltas(self.top, plan.rate_decades)
         alpha = plan.decision_alpha
         study = landing_study(score, cloud, deltas=deltas, n=plan.n, steps_per_decade=plan.steps_per_decade,
                               T=self.T, seed_sequence=seed, process=process, prior=prior,
                               keep_samples=self.kind is Kind.FROM_PRIOR)
         fit = normal_band(study.fit, alpha)
         record: dict[str, Any] = {"claim_prediction": _prediction_record(prediction), "beta": self.beta,
-                                  "landing": _slope_record(fit), "n": plan.n,
+                                  "landing": fit.record(), "n": plan.n,
                                   "discrete_mean_rate": discrete_mean_rate(
                                       Posterior(), process, beta=self.beta,
                                       times=time_grid(self.T, deltas[-1], steps_for(self.T, deltas[-1],
@@ -543,7 +531,7 @@ class ScaledCase(CaseSpec):
                                       source="wrong: 'every non-L2 error generalizes' (the smoothed score's plateau)")]
             return Outcome(tuple(decisions), record, _loglog(self.name, fit, predicted_slope=0.0))
         level = level_fit(study.distances, levels.chain)
-        record["level"] = _level_record(level)
+        record["level"] = level.record()
         chain = "the posterior scheme's bridge chain near an atom from p_T (theory.predictions)"
         decisions = [
             _level_decision("level", "mean over delta of log(RMS nearest distance / predicted)", level, alpha,

@@ -10,40 +10,26 @@ runs; closest case margin 0.13 band half-widths, weakest control refuted by 0.65
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
+from check_assertions import assert_as_predicted
 from checks import c1_prior as c1
-from checks.harness import Budget, Role, Verdict
+from checks.harness import Budget, Role
 
 # The seed of the CI run (any seed works at the stated false-failure rate; this one keeps CI deterministic).
 SEED = 0
 
 
-def assert_as_predicted(result) -> None:
-    table = [(c.name, c.role.value, c.verdict.value) for c in result.cases]
-    assert result.claim == "C1"
-    assert result.controls and len(result.main_cases) >= 3
-    for case in result.main_cases:
-        assert case.verdict is Verdict.CONFIRMED, (case.name, [d.__dict__ for d in case.decisions], table)
-    for case in result.controls:
-        assert case.role is Role.CONTROL_RUN, case.name  # every control is a run of its own
-        assert case.verdict is Verdict.REFUTED, (case.name, [d.__dict__ for d in case.decisions], table)
-    assert result.verdict is Verdict.CONFIRMED, table
-    json.dumps(result.to_dict(), allow_nan=False)
-
-
 def test_c1_fast():
     """Every prior lands at the predicted levels and rate, follows the pi-mixture of posteriors and covers
     M; the KL identity holds near MM; the four near-miss controls are refuted."""
-    assert_as_predicted(c1.run(seed=SEED, budget="fast"))
+    assert_as_predicted(c1.run(seed=SEED, budget="fast"), "C1")
 
 
 @pytest.mark.slow
 def test_c1_full():
-    assert_as_predicted(c1.run(seed=SEED, budget="full"))
+    assert_as_predicted(c1.run(seed=SEED, budget="full"), "C1")
 
 
 @pytest.mark.parametrize("budget", list(Budget))

@@ -9,38 +9,24 @@ refuted by 1.94. The full budget (``slow``) was run for seed 0 (confirmed).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
+from check_assertions import assert_as_predicted
 from checks import c2_manifold as c2
 from checks import judges
 from checks.harness import Budget, Estimate, Role, Verdict
 
 
-def assert_as_predicted(result) -> None:
-    table = [(c.name, c.role.value, c.verdict.value) for c in result.cases]
-    assert result.claim == "C2"
-    assert result.controls and len(result.main_cases) >= 3
-    for case in result.main_cases:
-        assert case.verdict is Verdict.CONFIRMED, (case.name, [d.__dict__ for d in case.decisions], table)
-    for case in result.controls:
-        assert case.role is Role.CONTROL_RUN, case.name  # every control is a run of its own
-        assert case.verdict is Verdict.REFUTED, (case.name, [d.__dict__ for d in case.decisions], table)
-    assert result.verdict is Verdict.CONFIRMED, table
-    json.dumps(result.to_dict(), allow_nan=False)
-
-
 def test_c2_fast():
     """Exact rows at the levels, rates and cell masses of p_delta; L2 rows land at the exact rate with
     cell masses inside the Girsanov/KL bounds; the prior and L2-region near misses are refuted."""
-    assert_as_predicted(c2.run(seed=c2.DEFAULT_SEED, budget="fast"))
+    assert_as_predicted(c2.run(seed=c2.DEFAULT_SEED, budget="fast"), "C2")
 
 
 @pytest.mark.slow
 def test_c2_full():
-    assert_as_predicted(c2.run(seed=c2.DEFAULT_SEED, budget="full"))
+    assert_as_predicted(c2.run(seed=c2.DEFAULT_SEED, budget="full"), "C2")
 
 
 @pytest.mark.parametrize("budget", list(Budget))

@@ -10,13 +10,12 @@ was run for seed 0: CONFIRMED, every control refuted (69 s on the loaded 2-core 
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
+from check_assertions import assert_as_predicted
 from checks import c3_memorization as c3
-from checks.harness import Budget, Role, Verdict
+from checks.harness import Budget, Role
 from theory.posterior_twin import posterior_weights
 from theory.predictions import marginal_draws
 
@@ -24,29 +23,16 @@ from theory.predictions import marginal_draws
 SEED = 0
 
 
-def assert_as_predicted(result) -> None:
-    table = [(c.name, c.role.value, c.verdict.value) for c in result.cases]
-    assert result.claim == "C3"
-    assert result.controls and len(result.main_cases) >= 3
-    for case in result.main_cases:
-        assert case.verdict is Verdict.CONFIRMED, (case.name, [d.__dict__ for d in case.decisions], table)
-    for case in result.controls:
-        assert case.role is Role.CONTROL_RUN, case.name  # every control is a run of its own
-        assert case.verdict is Verdict.REFUTED, (case.name, [d.__dict__ for d in case.decisions], table)
-    assert result.verdict is Verdict.CONFIRMED, table
-    json.dumps(result.to_dict(), allow_nan=False)
-
-
 def test_c3_fast():
     """Exact and L2-error scores memorize at p_delta's rate and level, hit every point at p_delta's
     frequencies (uniform and weighted), the point cloud's posterior is Bayes' rule where it is spread;
     the four near-miss controls are refuted."""
-    assert_as_predicted(c3.run(seed=SEED, budget="fast"))
+    assert_as_predicted(c3.run(seed=SEED, budget="fast"), "C3")
 
 
 @pytest.mark.slow
 def test_c3_full():
-    assert_as_predicted(c3.run(seed=SEED, budget="full"))
+    assert_as_predicted(c3.run(seed=SEED, budget="full"), "C3")
 
 
 @pytest.mark.parametrize("budget", list(Budget))

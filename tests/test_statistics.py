@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from theory.statistics import (FLAT_SLOPE, SlopeFit, Statistic, Trend, binary_kl, cell_counts, count_homogeneity,
-                               finite_range_slope, kl_mass_bounds, level_fit, level_test, loglog_slope, median_band,
-                               normal_band, rms_level)
+                               decade_deltas, finite_range_slope, kl_mass_bounds, level_fit, level_test, loglog_slope,
+                               median_band, normal_band, rms_level)
 
 
 def fit_with_band(low: float, high: float, levels=(1.0, 1.0, 1.0)) -> SlopeFit:
@@ -256,3 +256,15 @@ def test_slope_se_bad_input(deltas, ses, match):
 
     with pytest.raises(ValueError, match=match):
         slope_se(deltas, ses)
+
+
+def test_decade_deltas_and_records():
+    np.testing.assert_array_equal(decade_deltas(1e-2, 3), [1e-2, 1e-3, 1e-4, 1e-5])
+    with pytest.raises(ValueError, match="decades"):
+        decade_deltas(1.0, 0)
+    fit = fit_with_band(0.4, 0.6)
+    record = fit.record()
+    assert record["band"] == [0.4, 0.6] and record["trend"] == fit.trend().value
+    assert record["deltas"] == fit.deltas.tolist() and record["levels"] == fit.levels.tolist()
+    level = level_fit([np.array([1.0, 3.0])], [2.0])
+    assert level.record()["mean_log_ratio"] == level.value and level.record()["predicted"] == [2.0]

@@ -77,6 +77,11 @@ class SlopeFit:
         """True if ``value`` lies in [low - tolerance, high + tolerance]."""
         return self.low - tolerance <= value <= self.high + tolerance
 
+    def record(self) -> dict:
+        """The fit as plain data for a report record: slope, se, band, deltas, levels, trend."""
+        return {"slope": self.slope, "se": self.se, "band": [self.low, self.high], "deltas": self.deltas.tolist(),
+                "levels": self.levels.tolist(), "trend": self.trend().value}
+
     def trend(self, flat: float = FLAT_SLOPE) -> Trend:
         """The one slope classifier (:class:`Trend`) with threshold ``flat`` (default FLAT_SLOPE)."""
         if self.low > flat:
@@ -359,6 +364,11 @@ class LevelFit:
     value: float
     se: float
 
+    def record(self) -> dict:
+        """The fit as plain data for a report record."""
+        return {"mean_log_ratio": self.value, "se": self.se, "log_ratios": self.log_ratios.tolist(),
+                "measured": self.levels.tolist(), "predicted": self.predicted.tolist()}
+
     def band(self, alpha: float) -> tuple[float, float]:
         """value -+ z se with z = Phi^-1(1 - alpha/2): a normal (1 - alpha) band of the mean log ratio."""
         if not 0 < alpha < 1:
@@ -459,3 +469,10 @@ def slope_se(deltas: Sequence[float], log_ses: Sequence[float]) -> float:
         raise ValueError("deltas must be distinct and > 0, log_ses finite and >= 0")
     xc = np.log(deltas) - np.log(deltas).mean()
     return float(np.sqrt(np.sum((xc / (xc @ xc)) ** 2 * log_ses**2)))
+
+
+def decade_deltas(top: float, decades: int) -> np.ndarray:
+    """top, top/10, ..., top/10^decades: early-stopping times one decade apart, largest first."""
+    top = _validate.positive_real(top, "top")
+    decades = _validate.integer(decades, "decades", minimum=1)
+    return top * 10.0 ** -np.arange(decades + 1.0)
