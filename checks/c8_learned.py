@@ -530,7 +530,7 @@ def table(budget: Budget) -> tuple[CaseSpec, ...]:
     return grid + longer + wider + data + exact + EXACT_FAST[2:]
 
 
-CHECK = ClaimCheck("C8", PLANS, table)
+CHECK = ClaimCheck("C8", PLANS, table, summary_figures=lambda cases: transition_figures(cases))
 
 
 def run(*, seed: int, budget: Budget | str = Budget.FAST):

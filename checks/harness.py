@@ -325,6 +325,7 @@ class CheckResult:
     versions: Mapping[str, str]
     elapsed: float
     formulas: tuple[tuple[str, str], ...] = ()
+    figures: tuple[Figure, ...] = ()
 
     @property
     def statement(self) -> str:
@@ -350,7 +351,8 @@ class CheckResult:
             "claim": self.claim, "title": CLAIMS[self.claim].title, "statement": self.statement,
             "source": self.source, "budget": self.budget.value, "seed": self.seed, "plan": self.plan.record(),
             "verdict": self.verdict.value, "versions": dict(self.versions), "elapsed_seconds": round(self.elapsed, 3),
-            "formulas": [list(f) for f in self.formulas], "cases": [_case_dict(c) for c in self.cases]})
+            "formulas": [list(f) for f in self.formulas], "cases": [_case_dict(c) for c in self.cases],
+            "figures": [{"kind": f.kind, "title": f.title, "data": dict(f.data)} for f in self.figures]})
 
 
 def _case_dict(c: CaseResult) -> dict[str, Any]:
@@ -374,6 +376,7 @@ class ClaimCheck:
     plans: Mapping[Budget, Plan]
     table: Callable[[Budget], Sequence[CaseSpec]]
     formulas: Callable[[], Sequence[tuple[str, str]]] | None = None
+    summary_figures: Callable[[Sequence[CaseResult]], Sequence[Figure]] | None = None
 
     def __post_init__(self) -> None:
         if self.claim not in CLAIMS:
@@ -443,8 +446,10 @@ def finish_claim(check: ClaimCheck, *, seed: int, budget: Budget | str, specs: S
             results[spec.name] = _result(spec, spec.rejudge(outcome), 0.0)
     cases = tuple(results[s.name] for s in specs)
     formulas = tuple(tuple(f) for f in check.formulas()) if check.formulas is not None else ()
+    figures = tuple(check.summary_figures(cases)) if check.summary_figures is not None else ()
     return CheckResult(claim=check.claim, budget=budget, seed=int(seed), plan=check.plans[budget], cases=cases,
-                       verdict=overall(cases), versions=versions(), elapsed=elapsed, formulas=formulas)
+                       verdict=overall(cases), versions=versions(), elapsed=elapsed, formulas=formulas,
+                       figures=figures)
 
 
 def run_claim(check: ClaimCheck, *, seed: int, budget: Budget | str = Budget.FAST,

@@ -315,13 +315,16 @@ def _legend_outside(fig, axes) -> None:
                 handles[label] = h
                 labels.append(label)
     if labels:
-        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(4, len(labels)),
+        # As many columns as the figure's width holds (about 2.3 inches a label); the legend hangs
+        # below the panels and the tight bounding box of _save keeps it whole.
+        columns = max(1, min(4, len(labels), int(fig.get_figwidth() / 2.3)))
+        fig.legend([handles[k] for k in labels], labels, loc="upper center", ncol=columns,
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
-def _save(fig, path: Path, *, legend_rows: int = 1) -> None:
-    fig.tight_layout(rect=(0, 0.04 * legend_rows + 0.02, 1, 1))
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})
     _pyplot().close(fig)
 
 
@@ -479,6 +482,17 @@ def _plots(result: CheckResult, folder: Path) -> list[tuple[str, str]]:
             name = f"{result.claim}_{kind}.png"
             PLOTTERS[kind](groups[kind], folder / name)
             written.append((f"{result.claim}: {CAPTIONS[kind]}", name))
+    summary: dict[str, list[Mapping[str, Any]]] = {}
+    for figure in result.figures:  # the claim's own figures, over all its cases
+        if figure.kind not in PLOTTERS:
+            raise ValueError(f"{result.claim}: no plotter for figure kind {figure.kind!r}")
+        summary.setdefault(figure.kind, []).append({"title": figure.title, "data": json_data(dict(figure.data)),
+                                                    "control": False})
+    for kind, items in summary.items():
+        name = f"{result.claim}_summary_{kind}.png"
+        PLOTTERS[kind](items, folder / name)
+        topics = dict.fromkeys(item["title"].split(":")[0] for item in items)
+        written.append((f"{result.claim}: " + "; ".join(topics), name))
     return written
 
 
@@ -513,7 +527,7 @@ def plot_overview(records: Sequence[Mapping[str, Any]], path: Path) -> None:
     axes[0].set_ylim(len(records) - 0.5, -0.5)
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in colors.items()]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
-    _save(fig, path, legend_rows=1)
+    _save(fig, path)
 
 
 # -- the report -----------------------------------------------------------------------------------

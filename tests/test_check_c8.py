@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
 
 from checks import c8_learned as c8
+from checks import judges
 from checks.harness import Budget, CaseResult, Role, Verdict, run_claim
 from checks.records import json_data
 from theory import Sphere
@@ -225,3 +227,23 @@ def test_fast_check_confirms():
     pytest.importorskip("jax")
     result = c8.run(seed=0, budget="fast")
     assert result.verdict is Verdict.CONFIRMED, [(c.name, c.verdict) for c in result.cases]
+
+
+def test_the_transition_reaches_the_report(tmp_path):
+    """finish_claim asks the check for its claim-level figures; the result carries them into its
+    JSON record, and the writer draws them as C8_summary_curves.png, linked from the claim page."""
+    from checks.harness import finish_claim
+    from checks.writer import write_report
+
+    s1 = ("2-sphere in R^3", 4, 256, 8000)
+    verdict = judges.equal("landing set", "verdict", 1, 1, source="test")  # the page needs a decision per case
+    cases = [dataclasses.replace(_network_result(s1, 4, "memorizes", "memorizes", 0.0), decisions=(verdict,)),
+             dataclasses.replace(_network_result(s1, 256, "generalizes", "generalizes", 1.0), decisions=(verdict,))]
+    specs = [types.SimpleNamespace(name=c.name, reuses=None) for c in cases]  # finish_claim reads only these
+    result = finish_claim(c8.CHECK, seed=0, budget=Budget.FAST, specs=specs, ran={c.name: c for c in cases},
+                          elapsed=0.0)
+    assert [f.title for f in result.figures] == [f.title for f in c8.transition_figures(cases)]
+    assert result.figures and result.to_dict()["figures"][0]["data"]["x"] == [4, 256], result.to_dict()["figures"]
+    write_report([result], tmp_path, provenance={"C8": {}}, run_info={})
+    assert (tmp_path / "C8_summary_curves.png").is_file()
+    assert "(C8_summary_curves.png)" in (tmp_path / "C8.md").read_text()
