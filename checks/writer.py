@@ -521,12 +521,14 @@ def plot_overview(records: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.scatter(xs, y + jitter, c=cs, s=10, alpha=0.8)
         ax.axvline(0.0, color="k", lw=0.8)
         ax.set_xlim(-MARGIN_CLIP - 1, MARGIN_CLIP + 1)
-        ax.set_xlabel("margin of the decision (band half-widths); > 0: prediction holds")
+        ax.set_xlabel("margin (band half-widths)")
         ax.set_title("negative controls: must fall left of 0" if controls else "cases: must fall right of 0")
+    fig.suptitle(f"Margin of every decision: > 0 where the prediction holds (clipped at ±{MARGIN_CLIP:g})")
     axes[0].set_yticks(range(len(records)), [r["claim"] for r in records])
     axes[0].set_ylim(len(records) - 0.5, -0.5)
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in colors.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    # Below the axis labels, kept whole by the tight bounding box of _save (as in _legend_outside).
+    fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
     _save(fig, path)
 
 
