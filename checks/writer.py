@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.harness import CheckResult
+from checks.harness import CheckResult, Role
 from checks.records import json_data
 
 MARK = {"confirmed": "confirmed", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
@@ -470,7 +470,8 @@ CAPTIONS = {"loglog": "distance to M against the early-stopping time", "scatter"
 def _plots(result: CheckResult, folder: Path) -> list[tuple[str, str]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for case in result.cases:
-        if case.figure is not None:
+        # A re-judged control carries the figure of the case it re-judges, drawn with that case.
+        if case.figure is not None and case.role is not Role.CONTROL_REJUDGED:
             if case.figure.kind not in PLOTTERS:
                 raise ValueError(f"{result.claim}/{case.name}: no plotter for figure kind {case.figure.kind!r}")
             groups.setdefault(case.figure.kind, []).append(
