@@ -386,6 +386,7 @@ def plot_codim(items: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.axhline(float(d["predicted"]), color="k", ls="--", lw=1, label="predicted $d-k$")
         ax.set_xscale("log")
         ax.set_xlabel("$t$")
+        ax.set_ylabel(r"$\sigma(t)^2\,E|s|^2$")
         ax.set_title(_title(("control: " if f.get("control") else "") + f["title"], 40))
     _legend_outside(fig, axes)
     _save(fig, path)
