@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.harness import CheckResult
+from checks.harness import CheckResult, Role
 from checks.records import json_data
 
 MARK = {"confirmed": "confirmed", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
@@ -386,6 +386,7 @@ def plot_codim(items: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.axhline(float(d["predicted"]), color="k", ls="--", lw=1, label="predicted $d-k$")
         ax.set_xscale("log")
         ax.set_xlabel("$t$")
+        ax.set_ylabel(r"$\sigma(t)^2\,E|s|^2$")
         ax.set_title(_title(("control: " if f.get("control") else "") + f["title"], 40))
     _legend_outside(fig, axes)
     _save(fig, path)
@@ -470,7 +471,8 @@ CAPTIONS = {"loglog": "distance to M against the early-stopping time", "scatter"
 def _plots(result: CheckResult, folder: Path) -> list[tuple[str, str]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for case in result.cases:
-        if case.figure is not None:
+        # A re-judged control carries the figure of the case it re-judges, drawn with that case.
+        if case.figure is not None and case.role is not Role.CONTROL_REJUDGED:
             if case.figure.kind not in PLOTTERS:
                 raise ValueError(f"{result.claim}/{case.name}: no plotter for figure kind {case.figure.kind!r}")
             groups.setdefault(case.figure.kind, []).append(
@@ -521,12 +523,14 @@ def plot_overview(records: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.scatter(xs, y + jitter, c=cs, s=10, alpha=0.8)
         ax.axvline(0.0, color="k", lw=0.8)
         ax.set_xlim(-MARGIN_CLIP - 1, MARGIN_CLIP + 1)
-        ax.set_xlabel("margin of the decision (band half-widths); > 0: prediction holds")
+        ax.set_xlabel("margin (band half-widths)")
         ax.set_title("negative controls: must fall left of 0" if controls else "cases: must fall right of 0")
+    fig.suptitle(f"Margin of every decision: > 0 where the prediction holds (clipped at ±{MARGIN_CLIP:g})")
     axes[0].set_yticks(range(len(records)), [r["claim"] for r in records])
     axes[0].set_ylim(len(records) - 0.5, -0.5)
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in colors.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    # Below the axis labels, kept whole by the tight bounding box of _save (as in _legend_outside).
+    fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
     _save(fig, path)
 
 

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from checks import registry  # noqa: E402
-from checks.harness import CheckResult, Decision, Estimate, Expected, Verdict  # noqa: E402
+from checks.harness import CaseResult, CheckResult, Decision, Estimate, Expected, Role, Verdict  # noqa: E402
 from checks.records import json_data  # noqa: E402
 from checks.writer import CELL_MAX, write_report  # noqa: E402
 from stored_results import FIGURES, stored_result  # noqa: E402
@@ -59,6 +59,21 @@ def test_no_table_cell_is_longer_than_the_limit(tmp_path):
                 for cell in line.strip("|").split(" | "):
                     assert len(cell.strip()) <= CELL_MAX, (page, cell[:50])
     assert "control: control" not in (tmp_path / "REPORT.md").read_text()
+
+
+def test_a_rejudged_controls_figure_is_drawn_once_with_its_case(tmp_path, monkeypatch):
+    from checks import writer
+
+    drawn = []
+    monkeypatch.setitem(writer.PLOTTERS, "phase", lambda items, path: drawn.extend(i["title"] for i in items))
+    base = stored_result("C1")  # its main case has a phase figure
+    assert base.cases[0].figure.kind == "phase"
+    rejudged = CaseResult("main re-judged", Role.CONTROL_REJUDGED, "the measurement of 'main'",
+                          base.cases[1].decisions, Verdict.REFUTED, "a wrong predictor", "slope 0.24 against 0.1",
+                          {"rejudged_case": "main"}, base.cases[0].figure, 0.0)
+    result = CheckResult(**{**base.__dict__, "cases": (*base.cases, rejudged)})
+    write_report([result], tmp_path, provenance={"C1": PROVENANCE}, run_info={})
+    assert drawn == [base.cases[0].figure.title]
 
 
 def test_cases_not_as_expected_are_listed_first(tmp_path):

@@ -271,8 +271,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
           "mass; for a PointCloud and pi = delta_y point i is hit with probability proportional to "
           "w_i N(y; alpha(T) x_i, sigma(T)^2 I).", PAPER, (EXACT,), _predict_c1),
     Claim("C2", "Detecting the manifold",
-          "If pi ~ p_T and the score error is L2 along the forward process, the output is equivalent to mu: samples "
-          "land on M at the exact-score rate sigma(delta) and every part of M keeps mass (formalized as).",
+          "If pi ~ p_T and the score error is L2 along the forward process, the output is equivalent to mu. Our "
+          "formalization: samples land on M at the exact-score rate sigma(delta) and every part of M keeps mass.",
           PAPER, (PRIOR_EQUIV, L2, LOWER_DIM), _predict_c2),
     Claim("C3", "Memorization",
           "With mu the empirical measure of N training points, the exact score and every L2-error score output "
