@@ -17,8 +17,9 @@ against the early-stopping time delta). The decision of a case (:func:`judge`):
   decisive window: the network's resolution floor lies above the scale at which its training points
   separate). C8 then predicts nothing, so the network is kept in the study (its record, its profile
   plot, the transition curves) but is **not a deciding case**: its decision is marked "no
-  prediction" with the verdict CONFIRMED (vacuously: the claim is an implication from a decisive
-  prediction) and no margin, so it moves neither the claim's verdict nor the overview plot.
+  prediction", vacuous (:class:`checks.harness.Decision`), with the verdict CONFIRMED (the claim is an
+  implication from a decisive prediction) and no margin, so it moves neither the claim's verdict nor
+  the overview plot, and the report counts it as "no prediction", apart from the confirmed cases.
 
 The margin of a decision is that of the binding slope band in band half-widths (as in
 :func:`checks.judges.trend_margin`): for "memorizes", the RMS and the median nearest-training
@@ -294,7 +295,8 @@ def judge(dg: Diagnosis, *, must_decide: bool = False) -> Decision:
         return Decision(test="no prediction", statistic=f"{what} (the predictor abstains)",
                         expected=Expected(dg.predicted.value, _prediction_source(dg)),
                         measured=Estimate(value=float(value)), rule=rule,
-                        verdict=Verdict.INCONCLUSIVE if must_decide else Verdict.CONFIRMED, margin=None)
+                        verdict=Verdict.INCONCLUSIVE if must_decide else Verdict.CONFIRMED, margin=None,
+                        vacuous=not must_decide)
     return landing(dg, dg.predicted, _prediction_source(dg))
 
 

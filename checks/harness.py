@@ -135,6 +135,9 @@ class Decision:
     margin : how decisively the rule was met, in units of the measurement's resolution (band
     half-widths, or standard normal quantiles for a p-value): > 0 on the side where the prediction
     holds, < 0 where it fails, None when the rule has no such scale. The report's overview plots it.
+    vacuous : True when the prediction abstained, so the rule tested nothing (C8's "no prediction":
+    the claim is an implication from a decisive prediction). Such a decision is CONFIRMED vacuously,
+    has no margin, and the report counts its case as "no prediction", not as confirmed.
     """
 
     test: str
@@ -144,6 +147,12 @@ class Decision:
     rule: str
     verdict: Verdict
     margin: float | None = None
+    vacuous: bool = False
+
+    def __post_init__(self) -> None:
+        if self.vacuous and (self.verdict is not Verdict.CONFIRMED or self.margin is not None):
+            raise ValueError(f"a vacuous decision is CONFIRMED without a margin, got {self.verdict!r}, "
+                             f"margin {self.margin!r}")
 
 
 @dataclass(frozen=True)
@@ -275,6 +284,11 @@ class CaseResult:
         return self.verdict is (Verdict.REFUTED if self.role.is_control else Verdict.CONFIRMED)
 
     @property
+    def vacuous(self) -> bool:
+        """Every decision vacuous: the case was kept in the study but tested nothing (see Decision)."""
+        return all(d.vacuous for d in self.decisions)
+
+    @property
     def deciding(self) -> Decision:
         """The decision that settles the verdict: the first that disagrees with the case's verdict
         being as expected, else the first."""
@@ -362,7 +376,8 @@ def _case_dict(c: CaseResult) -> dict[str, Any]:
                            "expected": {"value": d.expected.value, "source": d.expected.source,
                                         "tolerance": d.expected.tolerance},
                            "measured": {"value": d.measured.value, "band": d.measured.band,
-                                        "level": d.measured.level, "n": d.measured.n}, "margin": d.margin}
+                                        "level": d.measured.level, "n": d.measured.n}, "margin": d.margin,
+                           "vacuous": d.vacuous}
                           for d in c.decisions],
             "record": dict(c.record), "elapsed_seconds": round(c.elapsed, 3)}
 

@@ -27,6 +27,8 @@ from checks.harness import CheckResult, Role
 from checks.records import json_data
 
 MARK = {"confirmed": "confirmed", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
+# The verdict cell of a case whose every decision is vacuous (checks.harness.Decision.vacuous).
+NO_PREDICTION = "no prediction"
 # Margins beyond this many band half-widths are drawn at the edge of the overview plot.
 MARGIN_CLIP = 20.0
 # Longest table cell, in characters: longer text is cut with an ellipsis (the JSON record has it whole).
@@ -40,7 +42,9 @@ repository), then simulates the reverse SDE and *measures*. Every row shows the 
 decides the case: the prediction with its formula or source and any a-priori tolerance, the
 measured value with its confidence band, and the verdict. A case is **confirmed** when the
 measurement agrees with the prediction, **refuted** when it contradicts it, and *inconclusive*
-when the data cannot decide. Every claim also has *negative controls*: near misses built to be
+when the data cannot decide. A case marked *no prediction* was kept in the study but tested
+nothing, because the prediction itself abstained (C8: a learned score whose explosion profile is
+between the hypotheses); it is counted apart and does not move the claim's verdict. Every claim also has *negative controls*: near misses built to be
 wrong by a small, stated amount (a noise scale off by 5 %, an exponent just past a boundary), run
 as their own cases or judged against a wrong prediction. A control must come out refuted; that
 shows the check can tell the claim from its nearest wrong neighbour. A claim is confirmed when all
@@ -98,6 +102,22 @@ def measured_text(measured: Mapping[str, Any], statistic: str = "") -> str:
 
 # -- summary --------------------------------------------------------------------------------------
 
+def _vacuous(case: Mapping[str, Any]) -> bool:
+    """Every decision of the case vacuous (records written before the flag existed have none)."""
+    return all(d.get("vacuous", False) for d in case["decisions"])
+
+
+def _mark(case: Mapping[str, Any]) -> str:
+    return NO_PREDICTION if _vacuous(case) else MARK[case["verdict"]]
+
+
+def _confirmed_cell(cases: Sequence[Mapping[str, Any]]) -> str:
+    """"confirmed/all", with the cases that tested nothing counted apart."""
+    vacuous = sum(_vacuous(c) for c in cases)
+    confirmed = sum(c["verdict"] == "confirmed" and not _vacuous(c) for c in cases)
+    return f"{confirmed}/{len(cases)}" + (f" ({vacuous} {NO_PREDICTION})" if vacuous else "")
+
+
 def _as_expected(case: Mapping[str, Any]) -> bool:
     return case["verdict"] == ("refuted" if case["control"] else "confirmed")
 
@@ -125,7 +145,7 @@ def _claim_tables(record: Mapping[str, Any]) -> list[str]:
     for c in _ordered(cases):
         d = _deciding(c)
         lines.append(f"| {cell(c['name'], 60)} | {cell(d['test'] + ': ' + expected_text(d['expected']))} "
-                     f"| {cell(measured_text(d['measured'], d['statistic']))} | {MARK[c['verdict']]} |")
+                     f"| {cell(measured_text(d['measured'], d['statistic']))} | {_mark(c)} |")
     if controls:
         lines += ["", "| control | predicted (wrong) | measured | why refuted | verdict |", "|---|---|---|---|---|"]
         for c in _ordered(controls):
@@ -151,7 +171,7 @@ def summary(records: Sequence[Mapping[str, Any]], *, run_info: Mapping[str, Any]
         controls = [c for c in r["cases"] if c["control"]]
         p = r.get("provenance", {})
         lines.append(f"| [{r['claim']}]({r['claim']}.md) | {cell(r['title'], 60)} | {MARK[r['verdict']]} "
-                     f"| {sum(c['verdict'] == 'confirmed' for c in cases)}/{len(cases)} "
+                     f"| {_confirmed_cell(cases)} "
                      f"| {sum(c['verdict'] == 'refuted' for c in controls)}/{len(controls)} "
                      f"| {p.get('seed', '-')} | {p.get('budget', '-')} | {p.get('commit', '-')} | {p.get('date', '-')} |")
     lines.append("")
@@ -246,7 +266,7 @@ def claim_page(record: Mapping[str, Any], figures: Sequence[tuple[str, str]],
             lines.append(f"| {cell(c['name'], 60) if i == 0 else ''} | {cell(c['setting']) if i == 0 else ''} "
                          f"| {cell(d['test'] + ': ' + d['statistic'], 80)} | {cell(expected_text(d['expected']))} "
                          f"| {cell(measured_text(d['measured'], d['statistic']))} | {cell(d['rule'], 80)} "
-                         f"| {MARK[d['verdict']]} |")
+                         f"| {NO_PREDICTION if d.get('vacuous') else MARK[d['verdict']]} |")
     lines += ["", "## Negative controls (each must be refuted)", ""]
     if controls:
         lines += ["| control | kind | why refuted | effect to detect | test | predicted (wrong) | measured | verdict |",

@@ -110,10 +110,11 @@ def test_judge_maps_the_two_verdicts(empirical_diagnosis, predicted, measured, v
     (vacuously confirmed, without a margin, so it moves neither the verdict nor the overview)."""
     decision = c8.judge(dataclasses.replace(empirical_diagnosis, predicted=predicted, measured=measured))
     assert decision.verdict is verdict and decision.test == test
-    assert (decision.margin is None) == (test == "no prediction")
+    assert (decision.margin is None) == (test == "no prediction") == decision.vacuous
     calibrated = c8.judge(dataclasses.replace(empirical_diagnosis, predicted=predicted, measured=measured),
                           must_decide=True)  # a setting calibrated to decide may not abstain
     assert calibrated.verdict is (Verdict.INCONCLUSIVE if test == "no prediction" else verdict)
+    assert not calibrated.vacuous
     if test == "landing set":  # the binding band of "memorizes": the nearest-training slopes
         assert "nearest-training" in decision.statistic and decision.expected.value == predicted.value
 

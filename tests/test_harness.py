@@ -99,6 +99,10 @@ BAD = [
     (lambda: Plan(n=0, steps_per_decade=5, alpha=0.01), ValueError, "Plan.n must be an integer >= 1"),
     (lambda: Plan(n=5, steps_per_decade=5, alpha=1.5), ValueError, "alpha must be in"),
     (lambda: Outcome(()), ValueError, "at least one Decision"),
+    (lambda: Decision("t", "s", Expected(1.0, "toy"), Estimate(1.0), "r", Verdict.REFUTED, vacuous=True),
+     ValueError, "a vacuous decision is CONFIRMED without a margin"),
+    (lambda: Decision("t", "s", Expected(1.0, "toy"), Estimate(1.0), "r", Verdict.CONFIRMED, 0.5, vacuous=True),
+     ValueError, "a vacuous decision is CONFIRMED without a margin"),
     (lambda: Rejudged("r", of="a", judge=None, why_wrong="", size=""), TypeError, "judge must be callable"),
 ]
 

@@ -76,6 +76,25 @@ def test_a_rejudged_controls_figure_is_drawn_once_with_its_case(tmp_path, monkey
     assert drawn == [base.cases[0].figure.title]
 
 
+def test_a_case_without_prediction_is_counted_apart(tmp_path):
+    """A case whose decisions are all vacuous (the prediction abstained) is shown as "no prediction"
+    and not counted among the confirmed cases; the claim's verdict stays confirmed."""
+    base = stored_result("C8")
+    main = base.cases[0]
+    abstained = Decision("no prediction", "codimension (the predictor abstains)", Expected("inconclusive", "toy"),
+                         Estimate(1.4), "abstaining: not a deciding case", Verdict.CONFIRMED, vacuous=True)
+    kept = CaseResult(**{**main.__dict__, "name": "abstains", "decisions": (abstained,)})
+    result = CheckResult(**{**base.__dict__, "cases": (main, kept, *base.cases[1:])})
+    write_report([result], tmp_path, provenance={"C8": PROVENANCE}, run_info={})
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "| confirmed | 1/2 (1 no prediction) | 1/1 |" in report
+    assert re.search(r"^\| abstains \| .* \| no prediction \|$", report, re.M)
+    page = (tmp_path / "C8.md").read_text()
+    assert re.search(r"^\| abstains \| .* \| no prediction \|$", page, re.M)
+    record = json.loads((tmp_path / "C8.json").read_text())
+    assert [d["vacuous"] for c in record["cases"] for d in c["decisions"]] == [False, True, False]
+
+
 def test_cases_not_as_expected_are_listed_first(tmp_path):
     base = stored_result("C1")
     good, control = base.cases
