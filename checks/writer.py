@@ -38,17 +38,17 @@ READING = """\
 ## How to read a verdict
 
 Each claim check first *predicts* every case from the claim's hypotheses (see CLAIMS.md in the
-repository), then simulates the reverse SDE and *measures*. Every row shows the number that
-decides the case: the prediction with its formula or source and any a-priori tolerance, the
-measured value with its confidence band, and the verdict. A case is **confirmed** when the
-measurement agrees with the prediction, **refuted** when it contradicts it, and *inconclusive*
-when the data cannot decide. A case marked *no prediction* was kept in the study but tested
-nothing, because the prediction itself abstained (C8: a learned score whose explosion profile is
-between the hypotheses); it is counted apart and does not move the claim's verdict. Every claim also has *negative controls*: near misses built to be
-wrong by a small, stated amount (a noise scale off by 5 %, an exponent just past a boundary), run
-as their own cases or judged against a wrong prediction. A control must come out refuted; that
-shows the check can tell the claim from its nearest wrong neighbour. A claim is confirmed when all
-its cases are confirmed and all its controls refuted.
+repository), then simulates the reverse SDE and *measures*. Every row shows the number that decides
+the case: the prediction with its formula or source and any a-priori tolerance, the measured value
+with its confidence band, and the verdict. A case is **confirmed** when the measurement agrees with
+the prediction, **refuted** when it contradicts it, and *inconclusive* when the data cannot decide.
+A case marked *no prediction* was kept in the study but tested nothing, because the prediction
+itself abstained (C8: a learned score whose explosion profile is between the hypotheses); it is
+counted apart and does not move the claim's verdict. Every claim also has *negative controls*: near
+misses built to be wrong by a small, stated amount (a noise scale off by 5 %, an exponent just past
+a boundary), run as their own cases or judged against a wrong prediction. A control must come out
+refuted; that shows the check can tell the claim from its nearest wrong neighbour. A claim is
+confirmed when all its cases are confirmed and all its controls refuted.
 """
 
 
@@ -343,6 +343,25 @@ def _panels(n: int, *, width: float = 4.2, height: float = 3.3, cols: int = 3):
     return fig, list(axes.flat[:n])
 
 
+# A log x axis with at most this many distinct values (training-set sizes N) is labelled at the
+# values themselves; a longer one (a profile over many decades of t) by decades.
+FEW_LOG_TICKS = 8
+
+
+def _log_x_ticks(ax, xs: Sequence[float]) -> None:
+    """Log x ticks that do not overlap: the data's own values when there are few, else decades;
+    never minor labels (matplotlib labels minor ticks on axes shorter than a decade)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    values = sorted({float(x) for x in xs if x > 0})
+    if len(values) <= FEW_LOG_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        ax.xaxis.set_major_locator(LogLocator(numticks=6))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _log_axes(ax) -> None:
     """Readable log axes: at most about five labelled decades on x, plain numbers on y, no minor labels."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -500,6 +519,8 @@ def plot_curves(items: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.axhline(float(y), ls="--", lw=1, color="k", label=name)
         ax.set_xscale(d.get("xscale", "linear"))
         ax.set_yscale(d.get("yscale", "linear"))
+        if d.get("xscale") == "log":
+            _log_x_ticks(ax, d["x"])
         ax.set_xlabel(d.get("xlabel", "x"))
         ax.set_ylabel(d.get("ylabel", "y"))
         ax.set_title(_title(f["title"]))
@@ -631,8 +652,7 @@ def write_report(results: Sequence[CheckResult], folder: Path, *, provenance: Ma
     plot_overview(ordered, folder / "overview.png")
     plotting += time.perf_counter() - start
     info = dict(run_info) | {"plotting time (s)": round(plotting, 1)}
-    in_report = set(records)
+    rates = [r for r in false_failures if r["claim"] in records]
     (folder / "REPORT.md").write_text(summary(ordered, run_info=info, overview="overview.png", benchmarks=benchmarks,
-                                                   sensitivity=sensitivity,
-                                                   false_failures=[r for r in false_failures if r["claim"] in in_report]))
+                                                   sensitivity=sensitivity, false_failures=rates))
     return Written(files=["REPORT.md", "overview.png", *files], claims=claims)
