@@ -309,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             commit = _commit()
             provenance = {r.claim: {"seed": r.seed, "budget": r.budget, "commit": commit, "date": date}
                           for r in ordered}
+            from checks import false_failures
             from checks.writer import write_report
 
             with folder.staging() as stage:
@@ -332,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                 written = write_report(ordered, stage, provenance=provenance, kept=kept,
                                        run_info=_run_info(args, wall=wall), claim_order=list(CLAIMS),
                                        benchmarks=BENCHMARK_PAGE if benchmarks is not None else None,
-                                       sensitivity=SENSITIVITY_PAGE if mutants is not None else None)
+                                       sensitivity=SENSITIVITY_PAGE if mutants is not None else None,
+                                       false_failures=false_failures.measured())
                 folder.install(stage, written.files + extra, keep=[f for c in kept.values() for f in c["files"]],
                                claims=written.claims)
         except KeyboardInterrupt:

@@ -38,17 +38,17 @@ READING = """\
 ## How to read a verdict
 
 Each claim check first *predicts* every case from the claim's hypotheses (see CLAIMS.md in the
-repository), then simulates the reverse SDE and *measures*. Every row shows the number that
-decides the case: the prediction with its formula or source and any a-priori tolerance, the
-measured value with its confidence band, and the verdict. A case is **confirmed** when the
-measurement agrees with the prediction, **refuted** when it contradicts it, and *inconclusive*
-when the data cannot decide. A case marked *no prediction* was kept in the study but tested
-nothing, because the prediction itself abstained (C8: a learned score whose explosion profile is
-between the hypotheses); it is counted apart and does not move the claim's verdict. Every claim also has *negative controls*: near misses built to be
-wrong by a small, stated amount (a noise scale off by 5 %, an exponent just past a boundary), run
-as their own cases or judged against a wrong prediction. A control must come out refuted; that
-shows the check can tell the claim from its nearest wrong neighbour. A claim is confirmed when all
-its cases are confirmed and all its controls refuted.
+repository), then simulates the reverse SDE and *measures*. Every row shows the number that decides
+the case: the prediction with its formula or source and any a-priori tolerance, the measured value
+with its confidence band, and the verdict. A case is **confirmed** when the measurement agrees with
+the prediction, **refuted** when it contradicts it, and *inconclusive* when the data cannot decide.
+A case marked *no prediction* was kept in the study but tested nothing, because the prediction
+itself abstained (C8: a learned score whose explosion profile is between the hypotheses); it is
+counted apart and does not move the claim's verdict. Every claim also has *negative controls*: near
+misses built to be wrong by a small, stated amount (a noise scale off by 5 %, an exponent just past
+a boundary), run as their own cases or judged against a wrong prediction. A control must come out
+refuted; that shows the check can tell the claim from its nearest wrong neighbour. A claim is
+confirmed when all its cases are confirmed and all its controls refuted.
 """
 
 
@@ -157,8 +157,9 @@ def _claim_tables(record: Mapping[str, Any]) -> list[str]:
 
 
 def summary(records: Sequence[Mapping[str, Any]], *, run_info: Mapping[str, Any], overview: str | None,
-            benchmarks: str | None, sensitivity: str | None = None) -> str:
-    """REPORT.md from the claims' JSON records."""
+            benchmarks: str | None, sensitivity: str | None = None,
+            false_failures: Sequence[Mapping[str, Any]] = ()) -> str:
+    """REPORT.md from the claims' JSON records (and the false-failure rows of write_report)."""
     lines = ["# sgm-manifolds: claim checks", "",
              "What the reverse-SDE sampler of a score-based generative model does near the data manifold M, "
              "claim by claim: predicted, measured, judged.", ""]
@@ -181,6 +182,8 @@ def summary(records: Sequence[Mapping[str, Any]], *, run_info: Mapping[str, Any]
         lines += ["", f"Every decision, the plots and the formulas: [{r['claim']}.md]({r['claim']}.md); "
                       f"every value: [{r['claim']}.json]({r['claim']}.json).", ""]
     lines += [READING]
+    if false_failures:
+        lines += _false_failure_section(false_failures)
     if sensitivity:
         lines += [f"What the checks can tell apart (injected bugs, and the smallest effect each control "
                   f"shows the check detects): [{sensitivity}]({sensitivity}).", ""]
@@ -190,6 +193,31 @@ def summary(records: Sequence[Mapping[str, Any]], *, run_info: Mapping[str, Any]
     lines += [f"- {key}: {fmt(value)}" for key, value in run_info.items()]
     lines.append("")
     return "\n".join(lines)
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    """0..19 for a contiguous run of seeds, else the list."""
+    if seeds and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
+        return f"{seeds[0]}..{seeds[-1]}"
+    return ", ".join(str(s) for s in seeds)
+
+
+def _false_failure_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["## Measured false-failure rates", "",
+             "How often the checks fail a correct implementation: each claim check rerun at many root seeds "
+             "(`python -m checks.false_failures`; a measurement made before this run, at the commits shown). "
+             "A run is wrong when some case is not confirmed or some control not refuted. *Closest case*: the "
+             "smallest margin of any case decision over all runs (band half-widths; below 0 a case fails); "
+             "*weakest control*: the smallest margin by which a control was refuted.", "",
+             "| claim | budget | runs with a wrong verdict | seeds | closest case | weakest control | commits |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['claim']} | {r['budget']} | {r['wrong']} of {r['runs']} | {_seed_text(r['seeds'])} "
+                     f"| {fmt(r['min_case_margin']) if r['min_case_margin'] is not None else '-'} "
+                     f"| {fmt(r['min_control_refutation']) if r['min_control_refutation'] is not None else '-'} "
+                     f"| {cell(', '.join(r['commits']), 40)} |")
+    lines.append("")
+    return lines
 
 
 # -- sensitivity ----------------------------------------------------------------------------------
@@ -313,6 +341,25 @@ def _panels(n: int, *, width: float = 4.2, height: float = 3.3, cols: int = 3):
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
+
+
+# A log x axis with at most this many distinct values (training-set sizes N) is labelled at the
+# values themselves; a longer one (a profile over many decades of t) by decades.
+FEW_LOG_TICKS = 8
+
+
+def _log_x_ticks(ax, xs: Sequence[float]) -> None:
+    """Log x ticks that do not overlap: the data's own values when there are few, else decades;
+    never minor labels (matplotlib labels minor ticks on axes shorter than a decade)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    values = sorted({float(x) for x in xs if x > 0})
+    if len(values) <= FEW_LOG_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        ax.xaxis.set_major_locator(LogLocator(numticks=6))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _log_axes(ax) -> None:
@@ -472,6 +519,8 @@ def plot_curves(items: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.axhline(float(y), ls="--", lw=1, color="k", label=name)
         ax.set_xscale(d.get("xscale", "linear"))
         ax.set_yscale(d.get("yscale", "linear"))
+        if d.get("xscale") == "log":
+            _log_x_ticks(ax, d["x"])
         ax.set_xlabel(d.get("xlabel", "x"))
         ax.set_ylabel(d.get("ylabel", "y"))
         ax.set_title(_title(f["title"]))
@@ -568,14 +617,16 @@ class Written:
 def write_report(results: Sequence[CheckResult], folder: Path, *, provenance: Mapping[str, Mapping[str, Any]],
                  run_info: Mapping[str, Any], kept: Mapping[str, Mapping[str, Any]] | None = None,
                  benchmarks: str | None = None, sensitivity: str | None = None,
-                 claim_order: Sequence[str] = ()) -> Written:
+                 claim_order: Sequence[str] = (), false_failures: Sequence[Mapping[str, Any]] = ()) -> Written:
     """Write the pages, records and plots of ``results`` and REPORT.md into ``folder``.
 
     provenance : per claim of ``results``, {seed, budget, commit, date}. kept : claims of an earlier
     report that stay (:meth:`checks.output.ReportFolder.kept_claims`). run_info : run-level
     provenance; the time spent plotting is added here. benchmarks, sensitivity : the names of a
-    benchmark page and a sensitivity page already written into ``folder`` (linked from the summary). claim_order : the order of the
-    summary (default: claim id order).
+    benchmark page and a sensitivity page already written into ``folder`` (linked from the summary).
+    claim_order : the order of the summary (default: claim id order). false_failures : the rows of
+    :func:`checks.false_failures.summarize` for the claims of the report (a measurement made outside
+    this run), stated in the summary.
     """
     folder = Path(folder)
     kept = dict(kept or {})
@@ -601,6 +652,7 @@ def write_report(results: Sequence[CheckResult], folder: Path, *, provenance: Ma
     plot_overview(ordered, folder / "overview.png")
     plotting += time.perf_counter() - start
     info = dict(run_info) | {"plotting time (s)": round(plotting, 1)}
+    rates = [r for r in false_failures if r["claim"] in records]
     (folder / "REPORT.md").write_text(summary(ordered, run_info=info, overview="overview.png", benchmarks=benchmarks,
-                                                   sensitivity=sensitivity))
+                                                   sensitivity=sensitivity, false_failures=rates))
     return Written(files=["REPORT.md", "overview.png", *files], claims=claims)

@@ -166,3 +166,28 @@ def test_json_data_table(value, expected):
 def test_json_data_refuses_a_bare_nonfinite_value():
     with pytest.raises(ValueError, match="strict JSON at the top level"):
         json_data(math.inf)
+
+
+@pytest.mark.parametrize("xs, labelled", [([4, 16, 64, 256, 1024], [4, 16, 64, 256, 1024]),
+                                         ([16, 64, 256], [16, 64, 256]),
+                                         (list(np.logspace(-8, 0, 25)), None)])
+def test_log_x_ticks_never_overlap(xs, labelled):
+    """Few training-set sizes are labelled at their own values; a long profile by decades; minor
+    ticks never get labels (matplotlib labels them on axes shorter than a decade, where they collide)."""
+    from matplotlib.ticker import NullFormatter
+
+    from checks.writer import _log_x_ticks, _pyplot
+
+    fig, ax = _pyplot().subplots()
+    ax.plot(xs, np.ones(len(xs)))
+    ax.set_xscale("log")
+    _log_x_ticks(ax, xs)
+    fig.canvas.draw()
+    assert isinstance(ax.xaxis.get_minor_formatter(), NullFormatter)
+    ticks = [t for t in ax.get_xticks() if xs[0] <= t <= xs[-1] * (1 + 1e-12)]
+    if labelled is not None:
+        assert ticks == pytest.approx(labelled)
+        assert [t.get_text() for t in ax.get_xticklabels()] == [str(v) for v in labelled]
+    else:
+        assert len(ticks) <= 6
+    _pyplot().close(fig)
