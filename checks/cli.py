@@ -28,6 +28,10 @@ from checks.registry import MODULES, check_of, run_check, run_one_case
 
 # How long to wait for an existing Dask scheduler to answer before giving up with a clear message.
 SCHEDULER_TIMEOUT_SECONDS = 10
+# The local cluster's HTTP server (metrics, and the dashboard when bokeh is installed): a free port
+# on the loopback interface. Without an address Dask takes the fixed port 8787 and, when another
+# cluster holds it, warns and moves elsewhere; two reports at once should not collide.
+EPHEMERAL_HTTP = "127.0.0.1:0"
 # Default wait for the first worker of an existing Dask scheduler (--worker-timeout): long enough
 # for workers started together with the scheduler to register, short enough not to look hung.
 WORKER_TIMEOUT_SECONDS = 60.0
@@ -177,7 +181,8 @@ def connect(args: argparse.Namespace):
             raise UsageError(f"--scheduler {args.scheduler}: no worker joined within {args.worker_timeout:g} s "
                              f"(start one with: dask worker {args.scheduler}; or raise --worker-timeout)") from exc
         return client, None
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                           dashboard_address=EPHEMERAL_HTTP)
     return Client(cluster), cluster
 
 

@@ -13,10 +13,11 @@ Usage:
     python -m checks.mutants --budget fast --json [--only a,b] [--claims C1,C3] [--workers N] [--seed S]
 
 JSON: ``--list``: {"mutants": [{"name", "description", "neutral", "target"}]}; a run:
-{"mutants": [{"name", "neutral", "killed_by": [claim ids], "verdicts": {claim: verdict},
-"seconds"}], "kill_rate": killed bug mutants / bug mutants, "neutral_ok": neutral mutants that
-kept every claim confirmed / neutral mutants, "budget", "seed"}.
-Exit status: 0 when every bug mutant is killed and no neutral one is; 1 otherwise; 2 for a bad
+{"mutants": [{"name", "neutral", "killed_by": [claim ids refuted or inconclusive under it],
+"crashed": [claim ids that raised under it: no kill], "verdicts": {claim: verdict}, "seconds"}],
+"kill_rate": killed bug mutants / bug mutants, "neutral_ok": neutral mutants that kept every claim
+confirmed / neutral mutants, "crashed": [mutants under which some claim raised], "budget", "seed"}.
+Exit status: 0 when every bug mutant is killed, no neutral one is and no claim crashed; 1 otherwise; 2 for a bad
 option.
 """
 
@@ -120,16 +121,13 @@ def _flip_tangential(f):
 
 
 def _uniform_logits(f):
-    """A point cloud's logits computed as if every weight were equal (log w_i ignored)."""
-    def g(self, x, alpha, var, *, out, shift=None):
-        atoms = self._atoms
-        plain = atoms.copy()
-        plain[:, -3] = 0.0  # the column of log w_i - log w_ref
-        object.__setattr__(self, "_atoms", plain)
-        try:
-            return f(self, x, alpha, var, out=out, shift=shift)
-        finally:
-            object.__setattr__(self, "_atoms", atoms)
+    """A point cloud's logits computed as if every weight were equal: the column of log w_i - log w_ref
+    zeroed in the atom table the call uses (the float64 one, or the float32 one it is given)."""
+    def g(self, x, alpha, var, *, out, shift=None, prec=None):
+        prec = self._f64 if prec is None else prec
+        plain = prec.atoms.copy()
+        plain[:, -3] = 0.0
+        return f(self, x, alpha, var, out=out, shift=shift, prec=dataclasses.replace(prec, atoms=plain))
     return g
 
 
@@ -232,8 +230,12 @@ def run_mutant(mutant: Mutant, *, claims: Sequence[str], seed: int, budget: str)
     if proc.returncode != 0:
         raise RuntimeError(f"mutant {mutant.name}: the checks' process failed:\n{proc.stderr[-2000:]}")
     verdicts = json.loads(proc.stdout.strip().splitlines()[-1])
-    killed = [cid for cid, v in verdicts.items() if v != "confirmed"]
-    return {"name": mutant.name, "neutral": mutant.neutral, "killed_by": killed, "verdicts": verdicts,
+    # A claim that crashed under the mutant did not judge it: the patch no longer fits the code it
+    # replaces, so a crash is reported apart and is no kill.
+    killed = [cid for cid, v in verdicts.items() if v in ("refuted", "inconclusive")]
+    crashed = [cid for cid, v in verdicts.items() if v not in ("refuted", "inconclusive", "confirmed")]
+    return {"name": mutant.name, "neutral": mutant.neutral, "killed_by": killed, "crashed": crashed,
+            "verdicts": verdicts,
             "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -242,7 +244,9 @@ def summarize(rows: Sequence[dict]) -> dict:
     neutral = [r for r in rows if r["neutral"]]
     return {"mutants": list(rows),
             "kill_rate": (sum(bool(r["killed_by"]) for r in bugs) / len(bugs)) if bugs else None,
-            "neutral_ok": (sum(not r["killed_by"] for r in neutral) / len(neutral)) if neutral else None}
+            "neutral_ok": (sum(not r["killed_by"] and not r.get("crashed") for r in neutral) / len(neutral))
+            if neutral else None,
+            "crashed": [r["name"] for r in rows if r.get("crashed")]}
 
 
 def run_catalog(*, claims: Sequence[str], seed: int, budget: str, workers: int = 1,
@@ -297,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             status = ("kept every claim" if not r["killed_by"] else "killed by " + ", ".join(r["killed_by"]))
             print(f"{r['name']:38s} {'neutral ' if r['neutral'] else ''}{status}  ({r['seconds']} s)")
         print(f"kill rate {result['kill_rate']}, neutral kept {result['neutral_ok']}")
-    ok = all(r["killed_by"] for r in rows if not r["neutral"]) and not any(r["killed_by"] for r in rows if r["neutral"])
+    ok = (all(r["killed_by"] for r in rows if not r["neutral"]) and not any(r["killed_by"] for r in rows if r["neutral"])
+          and not result["crashed"])
     return 0 if ok else 1
 
 

@@ -233,19 +233,25 @@ def sensitivity_page(mutants: Mapping[str, Any], records: Sequence[Mapping[str, 
     bugs = [r for r in rows if not r["neutral"]]
     neutral = [r for r in rows if r["neutral"]]
     killed = sum(bool(r["killed_by"]) for r in bugs)
-    kept = sum(not r["killed_by"] for r in neutral)
+    kept = sum(not r["killed_by"] and not r.get("crashed") for r in neutral)
+    crashed = [r["name"] for r in rows if r.get("crashed")]
     lines = ["# What the claim checks can tell apart", "",
              "Each *mutant* is one small change of one formula of the package (a variance x1.01, a noise "
              "scale x1.05, one sign), patched into a fresh process; the fast claim checks are then run "
              "under it (`python -m checks.mutants`). A claim that comes out not confirmed *kills* the "
-             "mutant. A *neutral* mutant changes something the theory says must not matter; it must be "
-             "killed by none.", "",
+             "mutant; a claim that raises under it (*crashed*: the patch no longer fits the code) does not. "
+             "A *neutral* mutant changes something the theory says must not matter; it must be killed by "
+             "none.", "",
              f"**{killed} of {len(bugs)} bug mutants killed; {kept} of {len(neutral)} neutral mutants kept "
              f"every claim confirmed.** Claims run: {', '.join(mutants['claims'])}; budget "
-             f"`{mutants['budget']}`, seed {mutants['seed']}.", "",
-             "| mutant | what it changes | killed by | verdicts |", "|---|---|---|---|"]
+             f"`{mutants['budget']}`, seed {mutants['seed']}.", ""]
+    if crashed:
+        lines += ["**Crashed under " + ", ".join(f"`{n}`" for n in crashed) + "**: the catalog needs repair.", ""]
+    lines += ["| mutant | what it changes | killed by | verdicts |", "|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["neutral"], bool(r["killed_by"]) if not r["neutral"] else 0)):
-        if r["neutral"]:
+        if r.get("crashed") and not r["killed_by"]:
+            status = "**crashed** (" + ", ".join(r["crashed"]) + ")"
+        elif r["neutral"]:
             status = "none (neutral: as required)" if not r["killed_by"] else "**" + ", ".join(r["killed_by"]) + \
                 " (neutral: a check fails on what its claim allows)**"
         else:

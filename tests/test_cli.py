@@ -192,7 +192,9 @@ def test_missing_optional_dependency_names_the_install_line(tmp_path, monkeypatc
 
 def test_scheduler_without_workers_is_refused_within_the_timeout(tmp_path, capsys, calls):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+    # An ephemeral HTTP port: the default 8787 may be held by another cluster on the machine (a
+    # report run beside the suite), and Dask's warning about it is an error under filterwarnings.
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=cli.EPHEMERAL_HTTP) as cluster:
         started = time.perf_counter()
         code = run(["--out", str(tmp_path / "rep"), "--scheduler", cluster.scheduler_address,
                     "--worker-timeout", "1"])

@@ -61,3 +61,22 @@ def test_one_mutant_is_killed_and_the_neutral_one_kept_end_to_end():
     assert rows["subspace-score-x0.97"]["killed_by"] == ["C5"], rows
     assert rows["neutral-prior-scale"]["killed_by"] == [], rows
     assert result["kill_rate"] == 1.0 and result["neutral_ok"] == 1.0 and result["claims"] == ["C5"]
+
+
+def test_a_claim_that_crashes_under_a_mutant_does_not_kill_it(monkeypatch):
+    """A patch that no longer fits its target makes the checks raise; that says nothing about their
+    power, so the mutant is reported as crashed, not killed (the catalog's run_mutant and summary)."""
+    verdicts = {"C1": "error: TypeError: _logits() got an unexpected keyword argument 'prec'", "C2": "confirmed",
+                "C3": "refuted"}
+
+    class Done:
+        returncode, stderr, stdout = 0, "", json.dumps(verdicts) + "\n"
+
+    monkeypatch.setattr(mutants.subprocess, "run", lambda *a, **k: Done())
+    row = mutants.run_mutant(mutants.BY_NAME["pointcloud-weights-ignored"], claims=["C1", "C2", "C3"], seed=0,
+                             budget="fast")
+    assert row["killed_by"] == ["C3"] and row["crashed"] == ["C1"]
+    only_crash = dict(row, killed_by=[], name="x")
+    neutral_crash = dict(row, killed_by=[], neutral=True, name="n")
+    summary = mutants.summarize([only_crash, neutral_crash])
+    assert summary["kill_rate"] == 0.0 and summary["neutral_ok"] == 0.0 and summary["crashed"] == ["x", "n"]
