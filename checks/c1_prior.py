@@ -138,8 +138,8 @@ import numpy as np
 from scipy import stats
 
 from checks import judges
-from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Expected, Figure, Outcome, Plan,
-                            Role, Verdict, run_claim)
+from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Expected, Figure, Outcome, Plan, Role,
+                            Verdict, loglog_figure, run_claim)
 from theory import OU, VP, ForwardProcess, Measure, PointCloud, Sphere, Subspace, reverse_sde
 from theory.claims import CLAIMS, Setting
 from theory.estimators import gaussian_kl, landing_study
@@ -150,7 +150,7 @@ from theory.perturbations import ExactScore, NormalScaling
 from theory.priors import Gaussian, PointMass, Prior, StudentT
 from theory.schemes import Ancestral, Exponential, Posterior
 from theory.simulator import steps_for
-from theory.statistics import (SlopeFit, cell_counts, count_homogeneity, finite_range_slope, hit_frequencies,
+from theory.statistics import (cell_counts, count_homogeneity, finite_range_slope, hit_frequencies,
                                level_fit, normal_band, rms_level, slope_se)
 
 CLAIM = CLAIMS["C1"]
@@ -326,10 +326,8 @@ def _coverage(counts, alpha: float) -> Decision:
                     rule=f"every cell hit (a miss refutes when P(miss) < {alpha:g})", verdict=verdict)
 
 
-def _loglog(title: str, fit: SlopeFit, predicted_levels: np.ndarray) -> Figure:
-    return Figure("loglog", title, {"deltas": fit.deltas.tolist(), "levels": fit.levels.tolist(),
-                                    "fit": [fit.slope, fit.intercept], "predicted_levels": predicted_levels.tolist(),
-                                    "ylabel": "RMS distance to M"})
+# The landing studies' figure, with this claim's distance.
+_loglog = functools.partial(loglog_figure, ylabel="RMS distance to M")
 
 
 def _bars(title: str, counts: np.ndarray, predicted: np.ndarray, wrong: np.ndarray | None = None, *,
@@ -458,7 +456,7 @@ class OutputCase(CaseSpec):
             "level", "mean over delta of log(RMS distance to M / predicted)",
             Estimate(value=level.value, band=level.band(alpha), level=1 - alpha), 0.0, tolerance=LEVEL_TOLERANCE,
             source="exact draws of the pi-mixture of law(X_delta | X_T = y) (CLAIMS.md C1)")
-        figure = _loglog(self.name, study.fit, predicted)
+        figure = _loglog(self.name, study.fit, predicted_levels=predicted)
         if self.kind is Kind.WEAK_SCORE:
             return Outcome((level_decision,), record, figure)
         predicted_slope = finite_range_slope(study.deltas, predicted)

@@ -134,7 +134,7 @@ from scipy import stats
 
 from checks import judges
 from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Figure, Outcome, Plan, Role, Verdict,
-                            run_claim)
+                            loglog_figure, run_claim)
 from theory import (OU, VE, VP, Ancestral, ForwardProcess, Measure, Mixture, PointCloud, Product, Sphere, Subspace,
                     reverse_sde)
 from theory.claims import CLAIMS, ErrorSpec, Setting
@@ -666,14 +666,8 @@ def _changed(cells: dict[str, Any], alpha: float) -> Decision:
                            source="C2: the frequencies may change; a push along M of a few nats moves them")
 
 
-def _loglog(title: str, fit: SlopeFit, *, predicted_levels=None, predicted_slope=None) -> Figure:
-    data: dict[str, Any] = {"deltas": fit.deltas.tolist(), "levels": fit.levels.tolist(),
-                            "fit": [fit.slope, fit.intercept], "ylabel": "RMS distance to M"}
-    if predicted_levels is not None:
-        data["predicted_levels"] = np.asarray(predicted_levels).tolist()
-    if predicted_slope is not None:
-        data["predicted_slope"] = predicted_slope
-    return Figure("loglog", title, data)
+# The landing studies' figure, with this claim's distance.
+_loglog = functools.partial(loglog_figure, ylabel="RMS distance to M")
 
 
 def _bars(title: str, cells: dict[str, Any]) -> Figure:

@@ -113,7 +113,8 @@ from typing import Any
 import numpy as np
 
 from checks import judges
-from checks.harness import Budget, CaseSpec, ClaimCheck, Decision, Estimate, Figure, Outcome, Plan, Role, run_claim
+from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Figure, Outcome, Plan, Role,
+                            loglog_figure, run_claim)
 from theory import OU, VE, VP, ForwardProcess, PointCloud, digits
 from theory.claims import CLAIMS, ErrorSpec, Setting
 from theory.estimators import landing_study
@@ -123,7 +124,7 @@ from theory.predictions import atom_rms, kernel_twin, marginal_draws, nearest_po
 from theory.priors import ExactMarginal
 from theory.schemes import Posterior
 from theory.simulator import reverse_sde, steps_for
-from theory.statistics import SlopeFit, Trend, count_homogeneity, decade_deltas, finite_range_slope, \
+from theory.statistics import Trend, count_homogeneity, decade_deltas, finite_range_slope, \
     hit_frequencies, level_fit, normal_band, rms_level
 
 CLAIM = CLAIMS["C3"]
@@ -296,11 +297,8 @@ SCHEME_BIAS: dict[tuple[Cloud, Error], dict[str, float]] = {
 
 
 
-def _loglog(title: str, fit: SlopeFit, predicted_levels) -> Figure:
-    return Figure("loglog", title, {"deltas": fit.deltas.tolist(), "levels": fit.levels.tolist(),
-                                    "fit": [fit.slope, fit.intercept],
-                                    "predicted_levels": np.asarray(predicted_levels).tolist(),
-                                    "ylabel": "RMS nearest-training distance"})
+# The landing studies' figure, with this claim's distance.
+_loglog = functools.partial(loglog_figure, ylabel="RMS nearest-training distance")
 
 
 def _reference(cloud: PointCloud, process: ForwardProcess, delta: float, n: int,
@@ -440,7 +438,7 @@ class MemorizationCase(CaseSpec):
                                             Estimate(level.value, band=level.band(alpha), level=1 - alpha),
                                             0.0, tolerance=SCHEME_BIAS[(self.cloud, Error.EXACT)]["level"],
                                             source="wrong: C3's level for an L2 error, " + level_source)
-            return Outcome((decision,), record, _loglog(title, fit, level_pred))
+            return Outcome((decision,), record, _loglog(title, fit, predicted_levels=level_pred))
         bias = SCHEME_BIAS[(self.cloud, self.error)]
         rate_source = "slope of p_delta's closed-form RMS over the deltas; tolerance: the scheme's measured bias"
         decisions = [judges.rate(fit, predicted_slope, tolerance=bias["rate"], statistic=statistic, source=rate_source)]
@@ -455,7 +453,7 @@ class MemorizationCase(CaseSpec):
             counts = np.bincount(index, minlength=cloud.size)
             decisions.append(_coverage(counts, f"{len(index)} outputs at delta = {deltas[-1]:g}"))
             record["counts"] = counts.tolist()
-        return Outcome(tuple(decisions), record, _loglog(title, fit, level_pred))
+        return Outcome(tuple(decisions), record, _loglog(title, fit, predicted_levels=level_pred))
 
     # -- frequencies of the plain exact-score SDE ----------------------------------------------------
     def _frequencies(self, plan: C3Plan, seed: np.random.SeedSequence) -> Outcome:

@@ -111,7 +111,8 @@ from typing import Any
 import numpy as np
 
 from checks import judges
-from checks.harness import Budget, CaseSpec, ClaimCheck, Decision, Estimate, Figure, Outcome, Plan, Role, run_claim
+from checks.harness import (Budget, CaseSpec, ClaimCheck, Decision, Estimate, Figure, Outcome, Plan, Role,
+                            loglog_figure, run_claim)
 from theory import OU, VP, ForwardProcess, PointCloud, digits
 from theory.claims import CLAIMS, ErrorSpec, Prediction, Setting
 from theory.estimators import LandingStudy, landing_study
@@ -236,14 +237,8 @@ def _scatter(title: str, train: np.ndarray, samples: np.ndarray) -> Figure:
     return Figure("scatter", title, {"train": train.tolist(), "samples": samples[:SCATTER_SAMPLES].tolist()})
 
 
-def _loglog(title: str, fit: SlopeFit, *, predicted_levels=None, predicted_slope=None) -> Figure:
-    data: dict[str, Any] = {"deltas": fit.deltas.tolist(), "levels": fit.levels.tolist(),
-                            "fit": [fit.slope, fit.intercept], "ylabel": "RMS nearest-training distance"}
-    if predicted_levels is not None:
-        data["predicted_levels"] = np.asarray(predicted_levels).tolist()
-    if predicted_slope is not None:
-        data["predicted_slope"] = predicted_slope
-    return Figure("loglog", title, data)
+# The landing studies' figure, with this claim's distance.
+_loglog = functools.partial(loglog_figure, ylabel="RMS nearest-training distance")
 
 
 def _prediction_record(prediction: Prediction) -> dict[str, Any]:

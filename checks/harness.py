@@ -35,11 +35,14 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from theory.claims import CLAIMS
+
+if TYPE_CHECKING:
+    from theory.statistics import SlopeFit
 
 
 class Budget(str, enum.Enum):
@@ -162,6 +165,19 @@ class Figure:
     kind: str
     title: str
     data: Mapping[str, Any]
+
+
+def loglog_figure(title: str, fit: SlopeFit, *, ylabel: str, predicted_levels=None,
+                  predicted_slope: float | None = None) -> Figure:
+    """A "loglog" figure of a fitted landing study (theory.statistics.SlopeFit): the measured levels
+    against delta, the fitted line, and the predicted levels or slope when given."""
+    data: dict[str, Any] = {"deltas": fit.deltas.tolist(), "levels": fit.levels.tolist(),
+                            "fit": [fit.slope, fit.intercept], "ylabel": ylabel}
+    if predicted_levels is not None:
+        data["predicted_levels"] = np.asarray(predicted_levels).tolist()
+    if predicted_slope is not None:
+        data["predicted_slope"] = predicted_slope
+    return Figure("loglog", title, data)
 
 
 @dataclass(frozen=True)

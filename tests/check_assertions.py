@@ -21,3 +21,11 @@ def assert_as_predicted(result: CheckResult, claim: str, *, controls_run: bool =
         assert case.verdict is Verdict.REFUTED, (case.name, [d.__dict__ for d in case.decisions], table)
     assert result.verdict is Verdict.CONFIRMED, table
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+def assert_bonferroni_count(check, plans, budget) -> None:
+    """The plan's Bonferroni count ``tests`` is the number of the table's case decisions at
+    ``budget`` (the family the claim's alpha is split over), and the controls are runs of their own."""
+    rows = check.cases(budget)
+    assert sum(r.tests for r in rows if not r.role.is_control) == plans[budget].tests
+    assert {r.role for r in rows} == {Role.CASE, Role.CONTROL_RUN}

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from check_assertions import assert_as_predicted
+from check_assertions import assert_as_predicted, assert_bonferroni_count
 from checks import c3_memorization as c3
-from checks.harness import Budget, Role
+from checks.harness import Budget
 from theory.posterior_twin import posterior_weights
 from theory.predictions import marginal_draws
 
@@ -37,9 +37,7 @@ def test_c3_full():
 
 @pytest.mark.parametrize("budget", list(Budget))
 def test_the_bonferroni_count_is_the_number_of_random_case_decisions(budget):
-    rows = c3.CHECK.cases(budget)
-    assert sum(r.tests for r in rows if not r.role.is_control) == c3.PLANS[budget].tests
-    assert {r.role for r in rows} == {Role.CASE, Role.CONTROL_RUN}
+    assert_bonferroni_count(c3.CHECK, c3.PLANS, budget)
 
 
 def test_every_landing_row_has_a_measured_scheme_bias():
