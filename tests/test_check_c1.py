@@ -59,6 +59,8 @@ def test_the_point_mass_cloud_keeps_five_expected_hits_per_atom():
 def test_the_designs_are_fixed():
     a, b = c1.Design.CLOUD.measure(), c1._designs()[c1.Design.CLOUD]
     np.testing.assert_array_equal(a.points, b.points)
+    # Tolerance: the design normalizes integer weights; their sum (36) is exact, so each weight is one correctly
+    # rounded division: within 1 ulp, 1e-15 = 4.5 eps.
     np.testing.assert_allclose(a.weights, np.arange(1.0, 9.0) / 36.0, rtol=1e-15)
 
 

@@ -76,6 +76,8 @@ def test_case_specs_are_validated(kwargs, error, match):
 def test_onset_delta_inverts_sigma2():
     process, T = c4.Proc.OU.process()
     d_star = c4.onset_delta(process, 2, 5.0, T)
+    # Tolerance: onset_delta is time_at_sigma2 (-log1p(-s) / 2) and sigma2 is -expm1(-2t): the round trip has
+    # condition |s log(1 - s)| / ((1 - s) |log(1 - s)|) < 1.1 at s = 0.08, a few ulps; 1e-14 = 45 eps.
     assert float(process.sigma2(d_star)) == pytest.approx(2 / 25, rel=1e-14)
     assert c4.onset_delta(process, 2, 1e-3, T) == T  # sigma^2 never reaches 2e6 before T
 

@@ -64,6 +64,8 @@ def test_the_designs_are_fixed():
     repeated = c7.Cloud.CLUSTER3_REPEATED.measure()
     np.testing.assert_array_equal(repeated.points, c7.Cloud.CLUSTER3.measure().points)
     multiplicities = np.resize(c7.MULTIPLICITIES, 10)
+    # Tolerance: integer multiplicities sum exactly, so each weight is one correctly rounded division: within 1 ulp,
+    # 1e-15 = 4.5 eps.
     np.testing.assert_allclose(repeated.weights, multiplicities / multiplicities.sum(), rtol=1e-15)
 
 

@@ -51,6 +51,7 @@ def test_growing_clip_level_and_norms():
     clip = FAMILIES["growing clip"]
     for t in (1e-4, 1e-2):
         level = 3.0 * float(OU().sigma2(t)) ** -0.25
+        # Tolerance: the same power and product on both sides (2 roundings of condition 1/4 and 1): 1e-15 = 4.5 eps.
         assert clip.level(t) == pytest.approx(level, rel=1e-15)
         norms = np.linalg.norm(clip(t, X), axis=1)
         assert norms.max() <= level * (1 + 1e-15)
@@ -86,4 +87,6 @@ def test_rescaled_subspace_estimator_identity():
     x = np.random.default_rng(2).standard_normal((10, 5))
     t = 0.05
     lhs = float(OU().sigma2(t)) * np.sum(r(t, x) ** 2, axis=1)
+    # Tolerance: r = s sigma^-1 (a sqrt, a power, a product), 5 squares summed (positive terms, condition 1) and one
+    # product with sigma^2: under 12 ulps, 1e-14 = 45 eps.
     np.testing.assert_allclose(lhs, np.sum(s(t, x) ** 2, axis=1), rtol=1e-14)

@@ -25,6 +25,8 @@ def test_two_atoms_in_one_dimension_by_hand():
     expected = 1.0 / (1.0 + math.exp(-log_odds))
     got = posterior_weights(np.array([[-1.0], [2.0]]), np.array([w0, w1]), t, np.array([[x]]), process=OU())
     assert got.shape == (1, 2)
+    # Tolerance: the log-odds' terms are O(10), so the two routes (this logistic, posterior_weights' logsumexp) round
+    # it by ~10 eps absolute; p and 1 - p change by that times at most 1 relatively: 1e-13 (450 eps) covers it.
     assert got[0, 1] == pytest.approx(expected, rel=1e-13)
     assert got[0, 0] == pytest.approx(1 - expected, rel=1e-13)
 
@@ -40,6 +42,8 @@ def test_agrees_with_the_point_cloud_within_the_rounding_bound(process, t):
     bound = posterior_rounding_bound(cloud.points, cloud.weights, t, x, process=process)
     assert 0 < bound < 1e-6
     assert np.max(np.abs(ours - cloud.posterior(t, x, process=process))) <= bound
+    # Tolerance: 12 weights in [0, 1], each normalized by one division and summed: at most 12 x 2 eps = 5.3e-15 from
+    # 1, below 1e-14.
     np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=0, atol=1e-14)
 
 

@@ -31,6 +31,9 @@ POINTS = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
 def test_kernel_twin_matches_the_numpy_process(process):
     t = np.geomspace(1e-10, 0.9, 25)
     twin = kernel_twin(process)
+    # Tolerance: both sides are exp / expm1 of the same argument written in two orders (condition <= |t| <= 0.9 for
+    # exp, <= 1 for -expm1(-2t)): a few ulps each; 1e-13 (450 eps) also covers VP's polynomial exponent, whose terms
+    # have the same sign.
     np.testing.assert_allclose(twin.alpha(t), process.alpha(t), rtol=1e-13)
     np.testing.assert_allclose(twin.sigma2(t), process.sigma2(t), rtol=1e-13)
 
@@ -59,6 +62,7 @@ def test_nearest_points_agree_with_the_point_cloud():
 
 
 def test_smoothed_output_time_only_for_a_time_homogeneous_process():
+    # Tolerance: s = delta + h is one rounded sum of positives: within 1 ulp of 0.101, 1e-15 = 4.5 eps.
     assert smoothed_output_time(OU(), 0.1, 1e-3) == pytest.approx(0.101, rel=1e-15)
     for process in (VP(), VE()):
         with pytest.raises(ValueError, match="time-homogeneous"):
@@ -137,11 +141,16 @@ def test_atom_rms_and_marginal_spread_closed_forms():
     weights = np.array([0.5, 0.25, 0.25])
     a, var = math.exp(-t), -math.expm1(-2 * t)
     second = 0.25 * 9 + 0.25 * 16
+    # Tolerance: sums of positive terms (condition 1) over 3 atoms in 2-D, one sqrt: under 15 ulps either way, 1e-14 =
+    # 45 eps.
     assert float(atom_rms(POINTS, weights, t, var, process=process)) == pytest.approx(
         math.sqrt(2 * var + (1 - a) ** 2 * second), rel=1e-14)
     spread = marginal_spread(POINTS, weights, t, process=process)
     mean = weights @ POINTS
+    # Tolerance: a 3-term weighted mean of non-negative points with positive weights (condition 1) times a: a few
+    # ulps, 1e-14 = 45 eps.
     np.testing.assert_allclose(spread.centre, a * mean, rtol=1e-14)
+    # Tolerance: the same sums of positive terms (condition 1) and one sqrt: under 15 ulps, 1e-14 = 45 eps.
     assert spread.rms == pytest.approx(math.sqrt(a * a * (weights @ np.sum((POINTS - mean) ** 2, 1)) + 2 * var),
                                        rel=1e-14)
 

@@ -291,6 +291,7 @@ def _linear_drift_case(scheme, process, T, delta):
     def integrand(r):
         return math.exp(2 * float(process.log_alpha(delta) - process.log_alpha(r))) * float(process.g2(r))
 
+    # quad's requested accuracy, not a comparison: its own error estimate is added to the bound below.
     exact_var, quad_error = integrate.quad(integrand, delta, T, epsabs=0.0, epsrel=1e-13)
     return (abs(factor / exact_factor - 1), abs(var / exact_var - 1)), EXACT_RTOL + quad_error / exact_var
 

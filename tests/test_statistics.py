@@ -55,6 +55,9 @@ def test_finite_range_slope_of_a_power_and_of_sigma():
 
 @pytest.mark.parametrize(("p", "q"), [(0.3, 0.3), (0.3, 0.1), (0.9, 0.99), (0.5, 1e-6)])
 def test_binary_kl_matches_scipy_entropy(p, q):
+    # Tolerance: both sides sum two p log(p/q) terms of condition (|t1| + |t2|) / |KL| (below 1e3 for these p, q) with
+    # a few ulps each, so 1e-12 relative; abs=1e-15 is for p = q, where both are 0 up to the rounding of log(p/q) = 0
+    # terms.
     assert binary_kl(p, q) == pytest.approx(stats.entropy([p, 1 - p], [q, 1 - q]), rel=1e-12, abs=1e-15)
 
 
@@ -170,6 +173,7 @@ def test_rms_level_and_its_delta_method_se():
     logs = [np.log(rms_level(s)[0]) for s in samples]
     ses = [rms_level(s)[1] for s in samples]
     assert np.mean(ses) == pytest.approx(np.std(logs, ddof=1), rel=0.15)
+    # Tolerance: two squares, a mean and a sqrt, each of condition <= 1: at most 4 ulps of rounding, 1e-15 = 4.5 eps.
     assert rms_level(np.array([3.0, 4.0]))[0] == pytest.approx(np.sqrt(12.5), rel=1e-15)
 
 
@@ -182,10 +186,16 @@ def test_level_fit_of_a_right_and_a_wrong_prediction():
     assert abs(right.value) < 4 * right.se
     wrong = level_fit(distances, [1.9, 1.9, 1.9])
     assert abs(wrong.value - np.log(2.0 / 1.9)) < 4 * wrong.se
+    # Tolerance: 3 squares, their sum, a sqrt and a division (condition 1, all terms positive), possibly in another
+    # order: 1e-15 = 4.5 eps.
     assert wrong.se == pytest.approx(np.sqrt(np.sum(wrong.ses**2)) / 3, rel=1e-15)
     with_error = level_fit(distances, [2.0, 2.0, 2.0], predicted_ses=[0.01, 0.01, 0.01])
+    # Tolerance: per row one square, one sum of positives and one sqrt (condition <= 1) on each side: a few ulps;
+    # 1e-14 = 45 eps.
     np.testing.assert_allclose(with_error.ses, np.sqrt(right.ses**2 + 1e-4), rtol=1e-14)
     low, high = right.band(0.01)
+    # Tolerance: (high - low) / 2 cancels the level v (|v| < 4 se, asserted above), so the rounding of v +- z se is
+    # amplified by at most (|v| + z se) / (z se) < 2.6; with scipy's isf to a few ulps, 1e-14 (45 eps) covers it.
     assert (high - low) / 2 == pytest.approx(stats.norm.isf(0.005) * right.se, rel=1e-14)
 
 
@@ -240,6 +250,8 @@ def test_slope_se_of_equal_errors_is_the_textbook_formula():
 
     deltas = np.array([1e-2, 1e-3, 1e-4, 1e-5])
     x = np.log(deltas)
+    # Tolerance: a centred sum of 4 squares (condition 1), a sqrt and a division on each side: under 10 ulps, 1e-14 =
+    # 45 eps.
     assert slope_se(deltas, np.full(4, 0.01)) == pytest.approx(0.01 / np.sqrt(np.sum((x - x.mean()) ** 2)), rel=1e-14)
     assert slope_se(deltas, np.zeros(4)) == 0.0
 

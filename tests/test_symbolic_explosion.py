@@ -107,6 +107,8 @@ def test_weighted_integral_grows_by_half_the_codimension_per_unit_log(process):
 def test_weighted_twin_is_half_g2_times_the_mean_square():
     res = score_explosion(OU())
     t = np.array([1e-6, 0.1, 2.0])
+    # Tolerance: the two lambdified expressions differ by the factor g^2/2 = 1 (exact) and a few roundings of
+    # condition <= 1: 1e-14 = 45 eps.
     assert np.allclose(res.weighted_numpy(t, 5, 2, 0.7), res.mean_square_numpy(t, 5, 2, 0.7), rtol=1e-14)  # g^2/2 = 1
 
 

@@ -206,6 +206,7 @@ def moderate_time(draw, process) -> float:
     hi = 1.0
     while float(process.sigma2(hi)) < target:
         hi *= 2.0
+    # A root-finding tolerance, not a comparison: any t this close to the root is a valid draw.
     return brentq(lambda t: float(process.sigma2(t)) - target, 1e-8, hi, xtol=1e-14, rtol=1e-14)
 
 
