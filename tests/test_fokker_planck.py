@@ -29,7 +29,8 @@ def test_bernoulli_function():
     assert bernoulli(np.array([0.0]))[0] == 1.0
     # Tolerance: B is one expm1 and one division (2 ulps each side). At z = -50 the right side cancels 50 - 50 to
     # within one ulp of 50 (7.1e-15 absolute) while the left is 1e-20: the atol (14 such ulps) covers it. Elsewhere
-    # the sum's condition (|B(z)| + |z|) / |B(-z)| is at most 4.5 (z = -1), a few ulps, well inside the rtol (no BLAS product).
+    # the sum's condition (|B(z)| + |z|) / |B(-z)| is at most 4.5 (z = -1): a few ulps, well inside the rtol (no
+    # BLAS product).
     assert np.allclose(bernoulli(-z), bernoulli(z) + z, rtol=1e-13, atol=1e-13)
     assert np.allclose(bernoulli(-z) / bernoulli(z), np.exp(z), rtol=1e-12)
     # Tolerance: each branch rounds to within 2 ulps of B ~ 1 - z/2 (series truncation z^4/720 ~ 1e-27; the 1e-18
