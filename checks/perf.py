@@ -128,18 +128,19 @@ def _run(w: Workload, steps: int, **kwargs):
 
 
 def _two_products(points: np.ndarray, n: int, dtype: type = np.float64) -> Callable[[], object]:
-    """A step's two matrix products alone for n queries, in ``dtype``, laid out as the PointCloud
-    kernel does them: the logits x @ P.T, then the weighted sum P.T @ W.T (the faster layout for
-    N >> d)."""
+    """A step's two matrix products alone for n queries, in ``dtype``: the logits x @ P.T and the
+    weighted sums W @ P, into reused outputs (as the PointCloud kernel's blocks are; a fresh (n, N)
+    output would add its page faults to every call)."""
     points = np.asarray(points, dtype=dtype)
-    points_t = np.ascontiguousarray(points.T)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, points.shape[1])).astype(dtype)
     weights = rng.random((n, points.shape[0])).astype(dtype)
+    logits = np.empty((n, points.shape[0]), dtype=dtype)
+    moment = np.empty((n, points.shape[1]), dtype=dtype)
 
     def products():
-        x @ points.T
-        points_t @ weights.T
+        np.matmul(x, points.T, out=logits)
+        np.matmul(weights, points, out=moment)
 
     return products
 
@@ -215,10 +216,15 @@ class Throughput:
 
     seconds : the least disturbed of PEER_REPEATS runs (None: the implementation is absent).
     particle_steps_per_second : n steps / seconds. gemm_fraction : the run's matrix products alone
-    (2 per step, timed in the same run and dtype) / seconds: 1 means the run costs its GEMMs; above
-    1, the run skipped products (the kernel's sparse path). mean_nearest : the mean distance of the
-    samples to their nearest training point (a check that every implementation computes the same
-    law: they agree to Monte Carlo error). note : why a row is absent.
+    (2 per step, timed in the same run and dtype, by NumPy) / seconds: 1 means the run costs its
+    GEMMs; above 1, the run skipped products (the kernel's sparse path). mean_nearest : the mean
+    distance of the samples to their nearest training point (a check that every implementation
+    computes the same law: they agree to Monte Carlo error). note : why a row is absent.
+    products : seconds of the run's 2 matrix products per step alone in NumPy, all steps (the GEMM
+    bound; the same for every implementation at one dtype). draws : seconds of the run's Gaussian
+    increments (n x d per step) alone as reverse_sde draws them, all steps (this package's rows only;
+    None elsewhere). Their sum, :attr:`floor`, bounds from below any run that computes its products
+    with NumPy and draws its increments from a NumPy Generator, whatever else it does.
     """
 
     workload: str
@@ -229,6 +235,13 @@ class Throughput:
     gemm_fraction: float | None
     mean_nearest: float | None
     note: str = ""
+    products: float | None = None
+    draws: float | None = None
+
+    @property
+    def floor(self) -> float | None:
+        """products + draws (None if either is missing)."""
+        return None if self.products is None or self.draws is None else self.products + self.draws
 
 
 def _project_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.ndarray]:
@@ -304,7 +317,8 @@ def _torch_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.nd
     import torch
 
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
-    p = torch.as_tensor(np.asarray(w.measure.points), dtype=tdtype)
+    # A copy: the measure's points are read-only, and torch warns on wrapping a read-only array.
+    p = torch.tensor(np.array(w.measure.points, dtype=np.dtype(dtype)))
     half_sq = 0.5 * (p * p).sum(dim=1)
     grid = {k: [float(v) for v in vals] for k, vals in _grid_arrays(w, steps).items()}
 
@@ -323,6 +337,20 @@ def _torch_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.nd
     return run
 
 
+def _draws(w: Workload, dtype: type) -> Callable[[], object]:
+    """One step's Gaussian increments alone, as reverse_sde draws them: n x d float64 standard normals
+    from a NumPy Generator (PCG64), rounded to ``dtype``, into reused buffers."""
+    rng = np.random.default_rng(3)
+    draws = np.empty((w.n, w.measure.d))
+    out = np.empty((w.n, w.measure.d), dtype=dtype)
+
+    def noise():
+        rng.standard_normal(out=draws)
+        out[...] = draws
+
+    return noise
+
+
 # name -> (module that must be importable, runner factory); this package first.
 PEERS: dict[str, tuple[str | None, Callable[[Workload, type, int], Callable[[int], np.ndarray]]]] = {
     "sgm-manifolds": (None, _project_runner),
@@ -335,8 +363,8 @@ def peer_throughput(w: Workload, *, steps: int | None = None, repeats: int = PEE
                     dtypes=PEER_DTYPES) -> list[Throughput]:
     """Whole runs of ``w`` (``steps`` defaults to w.steps) by every implementation of PEERS at each
     dtype, and the run's matrix products alone (:func:`_products`, 2 per step), all interleaved
-    ``repeats`` times in one process; each keeps its least disturbed time. Absent peers get a row with
-    None numbers and a note."""
+    ``repeats`` times in one process, with this package's draws alone (:func:`_draws`); each keeps its
+    least disturbed time. Absent peers get a row with None numbers and a note."""
     steps = w.steps if steps is None else steps
     rows: list[Throughput] = []
     runners: dict[tuple[str, str], Callable[[int], np.ndarray]] = {}
@@ -349,9 +377,11 @@ def peer_throughput(w: Workload, *, steps: int | None = None, repeats: int = PEE
                 continue
             runners[(impl, name)] = factory(w, dtype, steps)
     products = {np.dtype(dt).name: _products(w, dt) for dt in dtypes}
+    draws = {np.dtype(dt).name: _draws(w, dt) for dt in dtypes}
     samples = {key: run(0) for key, run in runners.items()}  # warm-up (JAX compiles here)
     best = dict.fromkeys(runners, float("inf"))
     best_products = dict.fromkeys(products, float("inf"))
+    best_draws = dict.fromkeys(draws, float("inf"))
     for repeat in range(repeats):
         for key, run in runners.items():
             start = time.perf_counter()
@@ -359,10 +389,13 @@ def peer_throughput(w: Workload, *, steps: int | None = None, repeats: int = PEE
             best[key] = min(best[key], time.perf_counter() - start)
         for name, fn in products.items():
             best_products[name] = min(best_products[name], steps * _best_time(fn, 3))
+        for name, fn in draws.items():
+            best_draws[name] = min(best_draws[name], steps * _best_time(fn, 3))
     for (impl, name), seconds in best.items():
         nearest = float(np.mean(w.measure.distance(np.asarray(samples[(impl, name)], dtype=np.float64))))
         rows.append(Throughput(w.name, impl, name, seconds, w.n * steps / seconds, best_products[name] / seconds,
-                               nearest))
+                               nearest, products=best_products[name],
+                               draws=best_draws[name] if impl == "sgm-manifolds" else None))
     order = {impl: i for i, impl in enumerate(PEERS)}
     return sorted(rows, key=lambda r: (r.dtype, order[r.implementation]))
 
@@ -370,7 +403,10 @@ def peer_throughput(w: Workload, *, steps: int | None = None, repeats: int = PEE
 def peer_rows(table: list[Throughput]) -> list[tuple[str, float, float]]:
     """The judged ratios of a :func:`peer_throughput` table: this package's run time / each present
     peer's (bound PEER_BOUND) per workload and dtype, and for W3 at float32 the run time / its matrix
-    products (bound 1 / W3_FLOAT32_GEMM_FRACTION_MIN)."""
+    products (bound 1 / W3_FLOAT32_GEMM_FRACTION_MIN). Shown beside each peer ratio, without a bound:
+    this package's floor (its NumPy products and draws alone, :attr:`Throughput.floor`) / the peer's
+    run. Above 1, no run built from NumPy's products and draws on this machine can be as fast as
+    the peer, however little else it does."""
     ours = {(r.workload, r.dtype): r for r in table if r.implementation == "sgm-manifolds"}
     rows = []
     for r in table:
@@ -379,6 +415,9 @@ def peer_rows(table: list[Throughput]) -> list[tuple[str, float, float]]:
         mine = ours[(r.workload, r.dtype)]
         rows.append((f"{r.workload} {r.dtype}: sgm-manifolds run / {r.implementation} run", mine.seconds / r.seconds,
                      PEER_BOUND))
+        if mine.floor is not None:
+            rows.append((f"{r.workload} {r.dtype}: sgm-manifolds floor (NumPy products + draws) / "
+                         f"{r.implementation} run", mine.floor / r.seconds, math.inf))
     for (workload, dtype), mine in ours.items():
         if workload == "W3" and dtype == "float32":
             rows.append(("W3 float32: sgm-manifolds run / its matrix products (1 / GEMM fraction)",
@@ -437,6 +476,51 @@ def late_step(N: int, d: int, *, n: int = 2000, dense: bool = True, repeats: int
                     float(result.error.max()))
 
 
+# CPU vector extensions named on the benchmark page (Linux /proc/cpuinfo flag -> name).
+_CPU_EXTENSIONS = (("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512F"))
+
+
+def machine_summary() -> tuple[tuple[str, str], ...]:
+    """What the products ran on, as (label, value) lines for the benchmark page: each BLAS that NumPy
+    and SciPy loaded (threadpoolctl: library, version, the kernel it chose and its threads), the
+    OPENBLAS_CORETYPE variable (which overrides OpenBLAS's choice of kernel by CPU) and the CPU's
+    vector extensions (Linux only). The peers' products do not run on these BLAS: JAX's on XLA's
+    own kernels, torch's on its bundled MKL and oneDNN."""
+    import os
+    import platform
+
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that threadpoolctl lists it)
+
+    lines = []
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        lines.append(("BLAS", "unknown (threadpoolctl is not installed)"))
+    else:
+        for info in threadpool_info():
+            if info.get("user_api") == "blas":
+                lines.append((f"BLAS ({os.path.basename(info.get('filepath', '?'))})",
+                              f"{info.get('internal_api')} {info.get('version')}, kernel "
+                              f"{info.get('architecture', 'unknown')}, {info.get('num_threads')} threads"))
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    lines.append(("OPENBLAS_CORETYPE", f"{coretype} (set in the environment: OpenBLAS uses this kernel whatever "
+                                       "the CPU supports)" if coretype else "not set (OpenBLAS picks its kernel "
+                                                                            "by the CPU)"))
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    found = [name for flag, name in _CPU_EXTENSIONS if flag in flags]
+    lines.append(("CPU", f"{platform.processor() or platform.machine()}; vector extensions: "
+                         + (", ".join(found) if found else "unknown")))
+    return tuple(lines)
+
+
 @dataclass(frozen=True)
 class BenchmarkRun:
     """What ``python -m checks --benchmarks`` measures: the judged rows (name, measured, bound),
@@ -445,6 +529,7 @@ class BenchmarkRun:
     rows: tuple[tuple[str, float, float], ...]
     throughput: tuple[Throughput, ...] = ()
     late: tuple[LateStep, ...] = ()
+    machine: tuple[tuple[str, str], ...] = ()
 
     def __iter__(self) -> Iterator[tuple[str, float, float]]:
         return iter(self.rows)
@@ -487,11 +572,15 @@ def simulator_ratios(*, include_accuracy: bool = False, include_peers: bool = Tr
             rows.append(("W1 steps: default / Euler-Maruyama uniform (upper bound)", default / ACCURACY_MAX_STEPS,
                          0.25))
     late = tuple(late_step(N, d, dense=N <= LATE_DENSE_MAX) for N, d in LATE_SIZES) if include_late else ()
-    return BenchmarkRun(tuple(rows), tuple(table), late)
+    return BenchmarkRun(tuple(rows), tuple(table), late, machine_summary())
 
 
 def _cell(value: float | None, fmt: str, missing: str = "absent") -> str:
     return missing if value is None else format(value, fmt)
+
+
+def _missing(row: Throughput) -> str:
+    return "absent" if row.seconds is None else "not measured"
 
 
 def benchmark_page(rows, run_info) -> str:
@@ -512,11 +601,17 @@ def benchmark_page(rows, run_info) -> str:
                   "least disturbed of several whole runs, interleaved with the others and with the run's matrix "
                   "products alone (GEMM fraction = products' time / run time; above 1 the run skipped products). "
                   "Mean nearest: the samples' mean distance to their nearest training point (same law, so equal "
-                  "to Monte Carlo error). Absent peers are not installed.", "",
-                  "| workload | dtype | implementation | particle-steps / s | GEMM fraction | mean nearest |",
-                  "|---|---|---|---|---|---|"]
+                  "to Monte Carlo error). Absent peers are not installed. Products and draws: the run's 2 matrix "
+                  "products per step in NumPy, and its Gaussian increments as reverse_sde draws them (NumPy "
+                  "Generator, float64), each alone, for all steps; their sum is a floor under any run that "
+                  "computes its products with NumPy and draws with NumPy.", "",
+                  "| workload | dtype | implementation | particle-steps / s | GEMM fraction | mean nearest "
+                  "| run (s) | products (s) | draws (s) | run / floor |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r.workload} | {r.dtype} | {r.implementation} | {_cell(r.particle_steps_per_second, '.3g')} | "
-                  f"{_cell(r.gemm_fraction, '.2f')} | {_cell(r.mean_nearest, '.4g')} |" for r in table]
+                  f"{_cell(r.gemm_fraction, '.2f')} | {_cell(r.mean_nearest, '.4g')} | {_cell(r.seconds, '.3g')} | "
+                  f"{_cell(r.products, '.3g', _missing(r))} | {_cell(r.draws, '.3g', _missing(r))} | "
+                  f"{_cell(None if r.floor is None else r.seconds / r.floor, '.2f', _missing(r))} |" for r in table]
     late = getattr(rows, "late", ())
     if late:
         lines += ["", "## Late steps below the GEMM bound", "",
@@ -528,5 +623,8 @@ def benchmark_page(rows, run_info) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r.N} | {r.d} | {r.n} | {r.local:.3g} | {_cell(r.dense, '.3g', 'not timed')} | {r.atoms:.3g} | "
                   f"{r.tail:.2g} | {r.error:.2g} |" for r in late]
+    machine = getattr(rows, "machine", ())
+    if machine:
+        lines += ["", "## What the products ran on", ""] + [f"- {label}: {value}" for label, value in machine]
     lines += ["", "## Provenance", ""] + [f"- {k}: {v}" for k, v in run_info.items()] + [""]
     return "\n".join(lines)

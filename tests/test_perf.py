@@ -56,28 +56,57 @@ def test_peer_table_rows_and_absent_peers(small_cloud_workload, monkeypatch):
                for r in present)
     assert {r.implementation for r in absent} >= {"missing"}
     assert all(r.particle_steps_per_second is None and "not installed" in r.note for r in absent)
+    # Every present row has the NumPy products of its dtype; this package's rows also the draws, and
+    # their sum as floor.
+    assert all(_positive(r.products) for r in present)
+    ours = [r for r in present if r.implementation == "sgm-manifolds"]
+    assert len(ours) == len(perf.PEER_DTYPES)
+    assert all(_positive(r.draws) and r.floor == r.products + r.draws for r in ours)
+    assert all(r.draws is None and r.floor is None for r in present if r.implementation != "sgm-manifolds")
     rows = perf.peer_rows(table)
     assert not any("missing" in name for name, _, _ in rows)
-    assert all(_positive(measured) and bound == perf.PEER_BOUND for name, measured, bound in rows if "/ jax" in name)
+    judged = [(measured, bound) for name, measured, bound in rows if name.endswith("sgm-manifolds run / jax run")]
+    floors = [(measured, bound) for name, measured, bound in rows if "floor" in name and name.endswith("/ jax run")]
+    assert len(judged) == len(floors) == len(perf.PEER_DTYPES)
+    assert all(_positive(measured) and bound == perf.PEER_BOUND for measured, bound in judged)
+    assert all(_positive(measured) and math.isinf(bound) for measured, bound in floors)
     page = perf.benchmark_page(perf.BenchmarkRun(tuple(rows), tuple(table)), {"seed": 0})
-    assert "| small | float32 | missing | absent | absent | absent |" in page
+    assert "| small | float32 | missing | absent | absent | absent | absent | absent | absent | absent |" in page
+
+
+def test_floor_row_and_columns():
+    """The floor (NumPy products + draws) gives an unbounded row floor / peer run beside the judged
+    run / peer run, and the table's run / floor column; a row without draws reads "not measured"."""
+    table = [perf.Throughput("W2", "sgm-manifolds", "float32", 2.0, 2e5, 0.5, 0.357, products=0.8, draws=0.2),
+             perf.Throughput("W2", "jax", "float32", 0.5, 8e5, 2.0, 0.356, products=1.0),
+             perf.Throughput("W2", "other", "float32", 4.0, 1e5, 0.25, 0.356)]
+    rows = {name: (measured, bound) for name, measured, bound in perf.peer_rows(table)}
+    assert rows["W2 float32: sgm-manifolds run / jax run"] == (4.0, perf.PEER_BOUND)
+    assert rows["W2 float32: sgm-manifolds floor (NumPy products + draws) / jax run"] == (2.0, math.inf)
+    assert rows["W2 float32: sgm-manifolds floor (NumPy products + draws) / other run"] == (0.25, math.inf)
+    page = perf.benchmark_page(perf.BenchmarkRun(tuple(perf.peer_rows(table)), tuple(table)), {"seed": 0})
+    assert "| W2 | float32 | sgm-manifolds | 2e+05 | 0.50 | 0.357 | 2 | 0.8 | 0.2 | 2.00 |" in page
+    assert "| W2 | float32 | jax | 8e+05 | 2.00 | 0.356 | 0.5 | 1 | not measured | not measured |" in page
+    assert "| W2 | float32 | other | 1e+05 | 0.25 | 0.356 | 4 | not measured | not measured | not measured |" in page
 
 
 @pytest.mark.parametrize("dtype", perf.PEER_DTYPES)
-def test_jax_peer_samples_the_same_law(small_cloud_workload, dtype):
-    """The JAX peer and reverse_sde (independent random numbers) give the same mean nearest-training
-    distance to Monte Carlo error: |difference| <= 5 standard errors of the difference of two means
-    of n = 4096 particles (sd estimated from both samples; false-failure rate 6e-7 under normality).
-    Measured outside the suite: z-scores over seeds 0-79 had sd 0.95 and max |z| 2.5. Near miss: a
-    JAX peer whose noise is 5 % too small (c_z x 0.95) fails at both dtypes."""
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("peer", ["jax", "torch"])
+def test_peer_samples_the_same_law(small_cloud_workload, dtype, peer):
+    """Each installed peer and reverse_sde (independent random numbers) give the same mean
+    nearest-training distance to Monte Carlo error: |difference| <= 5 standard errors of the
+    difference of two means of n = 4096 particles (sd estimated from both samples; false-failure rate
+    6e-7 under normality). Measured outside the suite for JAX: z-scores over seeds 0-79 had sd 0.95
+    and max |z| 2.5. Near miss: a JAX peer whose noise is 5 % too small (c_z x 0.95) fails at both
+    dtypes. torch (the optional peers extra) is skipped where it is not installed."""
+    pytest.importorskip(peer)
     w = perf.Workload("small", small_cloud_workload.measure, n=4096, steps=20)
     dist = {}
-    for impl in ("sgm-manifolds", "jax"):
+    for impl in ("sgm-manifolds", peer):
         samples = perf.PEERS[impl][1](w, dtype, w.steps)(7)
         assert samples.dtype == dtype and samples.shape == (w.n, w.measure.d)
         dist[impl] = w.measure.distance(np.asarray(samples, dtype=np.float64))
-    a, b = dist["sgm-manifolds"], dist["jax"]
+    a, b = dist["sgm-manifolds"], dist[peer]
     se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
     assert abs(a.mean() - b.mean()) <= 5 * se, (a.mean(), b.mean(), se)
 
@@ -123,5 +152,24 @@ def test_cli_writes_the_peer_and_late_tables(tmp_path, monkeypatch):
     assert cli.main(["--out", str(tmp_path / "rep"), "--only", "C1", "--benchmarks"]) == cli.EXIT_BENCHMARK
     page = (tmp_path / "rep" / "BENCHMARKS.md").read_text()
     assert "| W2 float32: sgm-manifolds run / jax run | 2 | 1 | **no** |" in page
-    assert "| W2 | float32 | torch | absent | absent | absent |" in page
+    assert "| W2 | float32 | torch | absent | absent | absent | absent | absent | absent | absent |" in page
     assert "| 100000 | 16 | 2000 | 0.02 | 1.4 |" in page
+
+
+@pytest.mark.parametrize("coretype", [None, "Haswell"])
+def test_machine_summary_states_the_blas_kernel_and_its_override(monkeypatch, coretype):
+    """The page names each loaded BLAS with the kernel it chose, and whether OPENBLAS_CORETYPE forces
+    that kernel (read from the environment at the call, as set or unset here)."""
+    pytest.importorskip("threadpoolctl")
+    if coretype is None:
+        monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_CORETYPE", coretype)
+    lines = dict(perf.machine_summary())
+    blas = [value for label, value in lines.items() if label.startswith("BLAS")]
+    assert blas and all("kernel" in value and "threads" in value for value in blas)
+    expected = "not set" if coretype is None else f"{coretype} (set in the environment"
+    assert lines["OPENBLAS_CORETYPE"].startswith(expected)
+    assert "vector extensions" in lines["CPU"]
+    page = perf.benchmark_page(perf.BenchmarkRun((), (), (), tuple(lines.items())), {"seed": 0})
+    assert "## What the products ran on" in page and f"- OPENBLAS_CORETYPE: {lines['OPENBLAS_CORETYPE']}" in page
