@@ -50,10 +50,10 @@ def points(x: object, d: int, name: str = "x") -> np.ndarray:
         raise TypeError(f"{name} must be a real array of shape (n, {d}), got dtype {x.dtype}")
     if x.ndim != 2 or x.shape[1] != d:
         raise ValueError(f"{name} must have shape (n, {d}), got {x.shape}")
-    x = x.astype(np.float64, copy=False)
+    # Checked before the conversion: the same entries are non-finite, and a float32 x is half the bytes.
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} must be finite, got {int(np.sum(~np.isfinite(x)))} NaN/inf entries")
-    return x
+    return x.astype(np.float64, copy=False)
 
 
 def integer(value: object, name: str, *, minimum: int) -> int:

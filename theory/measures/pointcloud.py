@@ -510,9 +510,11 @@ class PointCloud(Measure):
         prec = self._f64 if prec is None else prec
         log_scale, shift, fast = self._fast_shift(x, alpha, var, prec)
         path = np.where(fast, _FAST, _NORMAL)
-        extreme = self._extreme_rows(x, alpha, var)
-        if extreme.any():
-            path[extreme] = _EXTREME
+        # float32 callers have sent the rows beyond LOGIT_LIMIT_32 (< LOGIT_LIMIT) to float64 already.
+        if prec is self._f64:
+            extreme = self._extreme_rows(x, alpha, var)
+            if extreme.any():
+                path[extreme] = _EXTREME
         sums = np.empty((n, d + 1)) if first_moment else np.empty(n)
         step = self._rows_per_block(n)
         buffer = np.empty((min(step, n), self.size), dtype=prec.dtype)
@@ -629,11 +631,13 @@ class PointCloud(Measure):
         x64 = _validate.points(x, self.d)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             score = self._score_single(x64, alpha, var)
-        _checked(score, "the score", x64, (t, process, var))
         with np.errstate(over="ignore"):
             out = score.astype(np.float32)
+        # One finiteness pass (over the float32 result, which is non-finite wherever the float64 one
+        # is); the float64 check runs only to name the failure.
         bad = _nonfinite_rows(out)
         if bad.size:
+            _checked(score, "the score", x64, (t, process, var))
             raise ValueError(f"the score overflows float32 at t={t!r} for {process!r} (sigma(t)^2 = {var:.3g}): it "
                              f"is beyond +-{float(np.finfo(np.float32).max):.3g} in {bad.size} of {x.shape[0]} "
                              f"rows (first: row {int(bad[0])}); pass float64 input")
@@ -652,9 +656,10 @@ class PointCloud(Measure):
                 out[rest] = self._score_single(x[rest], alpha, var)
             return out
         _, sums = self._weight_sums(x, alpha, var, first_moment=True, prec=self._f32)
+        # (alpha sums / normalizer - x) / var in three passes over (n, d); alpha / normalizer <= e^30
+        # alpha (the largest weight is at least e^EXP_FLOOR_32), so the factor cannot overflow.
         out = sums[:, :d]
-        out /= sums[:, d:]
-        out *= alpha
+        out *= alpha / sums[:, d:]
         out -= x
         out /= var
         return out
