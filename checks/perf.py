@@ -19,6 +19,7 @@ alone (the GEMM bound). A peer that is not installed is reported as absent.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import math
 import time
@@ -499,7 +500,9 @@ def machine_summary() -> tuple[tuple[str, str], ...]:
     else:
         for info in threadpool_info():
             if info.get("user_api") == "blas":
-                lines.append((f"BLAS ({os.path.basename(info.get('filepath', '?'))})",
+                path = info.get("filepath", "?")
+                where = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+                lines.append((f"BLAS ({where})",
                               f"{info.get('internal_api')} {info.get('version')}, kernel "
                               f"{info.get('architecture', 'unknown')}, {info.get('num_threads')} threads"))
     coretype = os.environ.get("OPENBLAS_CORETYPE")
@@ -518,6 +521,12 @@ def machine_summary() -> tuple[tuple[str, str], ...]:
     found = [name for flag, name in _CPU_EXTENSIONS if flag in flags]
     lines.append(("CPU", f"{platform.processor() or platform.machine()}; vector extensions: "
                          + (", ".join(found) if found else "unknown")))
+    for impl, (module, _) in PEERS.items():
+        if module is not None:
+            try:
+                lines.append((f"peer {impl}", importlib.metadata.version(module)))
+            except importlib.metadata.PackageNotFoundError:
+                lines.append((f"peer {impl}", "not installed"))
     return tuple(lines)
 
 
