@@ -186,6 +186,20 @@ def connect(args: argparse.Namespace):
     return Client(cluster), cluster
 
 
+def _close(client, cluster, environ: dict[str, str]) -> None:
+    """Close a Dask client and local cluster (either may be None), then restore the environment
+    variables as they were in ``environ`` (see main)."""
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+    for name in set(os.environ) - set(environ):
+        del os.environ[name]
+    for name, value in environ.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
 def _run_dask(client, args):
     """Every case of every harness check is one task (a check not on the harness is one task);
     the claims are assembled from their cases' results as they come in."""
@@ -281,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         return diagnose_main(argv[1:])
     started = time.perf_counter()
     client = cluster = folder = None
+    # Dask's nanny writes its pre-spawn variables (OMP_NUM_THREADS=1 and the like) into this process's
+    # environment and leaves them there; restored once the cluster is closed, so that what runs after
+    # the checks (the benchmarks: torch reads OMP_NUM_THREADS when it is imported) sees the user's.
+    environ = dict(os.environ)
     try:
         try:
             args = parse_args(argv)
@@ -298,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
             results = _run_dask(client, args) if client is not None else _run_local(args.claims, args.seed,
                                                                                    args.budget)
             ordered = [results[cid] for cid in args.claims]
+            _close(client, cluster, environ)
+            client = cluster = None
             benchmarks = None
             if args.benchmarks:
                 from checks.perf import simulator_ratios
@@ -356,10 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             folder.discard_created()
             raise
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster, environ)
     if args.json:
         from checks.records import json_data
 

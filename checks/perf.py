@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import math
+import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -315,11 +316,24 @@ def _jax_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.ndar
     return run
 
 
+def _blas_threads() -> int:
+    """The threads of NumPy's BLAS (threadpoolctl), or the machine's cores if that is unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    threads = [info["num_threads"] for info in threadpool_info()
+               if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "")]
+    return threads[0] if threads else (os.cpu_count() or 1)
+
+
 def _torch_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.ndarray]:
-    """The same run in torch (CPU, its default threads, no autograd): the step of :func:`_jax_runner`
-    with torch.softmax and torch.randn."""
+    """The same run in torch (CPU, no autograd): the step of :func:`_jax_runner` with torch.softmax and
+    torch.randn. torch's intra-op threads are set to NumPy's BLAS threads (:func:`_blas_threads`), so
+    both run on the same cores whatever OMP_NUM_THREADS said when torch was imported."""
     import torch
 
+    torch.set_num_threads(_blas_threads())
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
     # A copy: the measure's points are read-only, and torch warns on wrapping a read-only array.
     p = torch.tensor(np.array(w.measure.points, dtype=np.dtype(dtype)))
@@ -490,7 +504,6 @@ def machine_summary() -> tuple[tuple[str, str], ...]:
     OPENBLAS_CORETYPE variable (which overrides OpenBLAS's choice of kernel by CPU) and the CPU's
     vector extensions (Linux only). The peers' products do not run on these BLAS: JAX's on XLA's
     own kernels, torch's on its bundled MKL and oneDNN."""
-    import os
     import platform
 
     import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that threadpoolctl lists it)
@@ -524,10 +537,13 @@ def machine_summary() -> tuple[tuple[str, str], ...]:
     found = [name for flag, name in _CPU_EXTENSIONS if flag in flags]
     lines.append(("CPU", f"{platform.processor() or platform.machine()}; vector extensions: "
                          + (", ".join(found) if found else "unknown")))
+    threads = {"jax": "XLA's own thread pool",
+               "torch": f"{_blas_threads()} intra-op threads, as NumPy's BLAS"}
     for impl, (module, _) in PEERS.items():
         if module is not None:
             try:
-                lines.append((f"peer {impl}", importlib.metadata.version(module)))
+                lines.append((f"peer {impl}", f"{importlib.metadata.version(module)}"
+                                              + (f" ({threads[impl]})" if impl in threads else "")))
             except importlib.metadata.PackageNotFoundError:
                 lines.append((f"peer {impl}", "not installed"))
     return tuple(lines)

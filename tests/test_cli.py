@@ -378,3 +378,39 @@ def test_sigint_during_a_real_run_keeps_the_old_report(tmp_path):
         assert "interrupted: no report written" in err
     assert snapshot(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_benchmarks_run_after_the_cluster_is_closed_and_the_environment_restored(tmp_path, monkeypatch, calls):
+    """Dask's nanny writes OMP_NUM_THREADS=1 (and the like) into this process's environment and leaves
+    it there, and torch, imported by the benchmarks, takes its thread count from it. So the cluster
+    is closed and the environment restored before the benchmarks run: here a fake cluster leaves that
+    mark (and changes a variable the user had set), and the benchmarks must see neither."""
+    import checks.perf
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("SGM_TEST_USER_VARIABLE", "mine")
+    events = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def close(self):
+            events.append(f"{self.name} closed")
+
+    def fake_connect(args):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["SGM_TEST_USER_VARIABLE"] = "dask's"
+        return Fake("client"), Fake("cluster")
+
+    def fake_ratios():
+        events.append(("benchmarks", os.environ.get("OMP_NUM_THREADS"), os.environ.get("SGM_TEST_USER_VARIABLE")))
+        return [("row", 1.0, 2.0)]
+
+    monkeypatch.setattr(cli, "connect", fake_connect)
+    monkeypatch.setattr(cli, "_run_dask", lambda client, args: {cid: cli.run_check(cid, args.seed, args.budget)
+                                                                for cid in args.claims})
+    monkeypatch.setattr(checks.perf, "simulator_ratios", fake_ratios)
+    assert run(["--out", str(tmp_path / "rep"), "--only", "C1", "--benchmarks", "--workers", "2"]) == cli.EXIT_OK
+    assert events == ["client closed", "cluster closed", ("benchmarks", None, "mine")]
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["SGM_TEST_USER_VARIABLE"] == "mine"

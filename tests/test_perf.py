@@ -176,3 +176,18 @@ def test_machine_summary_states_the_blas_kernel_and_its_override(monkeypatch, co
                                                                        in perf.PEERS.items() if module}
     page = perf.benchmark_page(perf.BenchmarkRun((), (), (), tuple(lines.items())), {"seed": 0})
     assert "## What the products ran on" in page and f"- OPENBLAS_CORETYPE: {lines['OPENBLAS_CORETYPE']}" in page
+
+
+def test_torch_peer_runs_on_numpys_blas_threads(small_cloud_workload, monkeypatch):
+    """The torch peer gets as many intra-op threads as NumPy's BLAS has, whatever it started with
+    (Dask leaves OMP_NUM_THREADS=1 behind, which torch reads at import)."""
+    torch = pytest.importorskip("torch")
+    threads = perf._blas_threads()
+    assert isinstance(threads, int) and threads >= 1
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        perf._torch_runner(small_cloud_workload, np.float32, 2)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
