@@ -514,7 +514,7 @@ def machine_summary() -> tuple[tuple[str, str], ...]:
     except ImportError:
         lines.append(("BLAS", "unknown (threadpoolctl is not installed)"))
     else:
-        for info in threadpool_info():
+        for info in sorted(threadpool_info(), key=lambda info: info.get("filepath", "")):  # stable order
             if info.get("user_api") == "blas":
                 path = info.get("filepath", "?")
                 where = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
