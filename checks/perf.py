@@ -228,8 +228,9 @@ class Throughput:
     products : seconds of the run's 2 matrix products per step alone in NumPy, all steps (the GEMM
     bound; the same for every implementation at one dtype). draws : seconds of the run's Gaussian
     increments (n x d per step) alone as reverse_sde draws them, all steps (this package's rows only;
-    None elsewhere). Their sum, :attr:`floor`, bounds from below any run that computes its products
-    with NumPy and draws its increments from a NumPy Generator, whatever else it does.
+    None elsewhere). Their sum, :attr:`floor`, bounds from below any run that forms both products at
+    every step with NumPy and draws its increments from a NumPy Generator, whatever else it does (this
+    package's run skips the second product where the posterior is sparse, so it can go below it).
     """
 
     workload: str
@@ -423,8 +424,8 @@ def peer_rows(table: list[Throughput]) -> list[tuple[str, float, float]]:
     peer's (bound PEER_BOUND) per workload and dtype, and for W3 at float32 the run time / its matrix
     products (bound 1 / W3_FLOAT32_GEMM_FRACTION_MIN). Shown beside each peer ratio, without a bound:
     this package's floor (its NumPy products and draws alone, :attr:`Throughput.floor`) / the peer's
-    run. Above 1, no run built from NumPy's products and draws on this machine can be as fast as
-    the peer, however little else it does."""
+    run. Above 1, no run that forms both of NumPy's products at every step and draws with NumPy can be
+    as fast as the peer on this machine, however little else it does."""
     ours = {(r.workload, r.dtype): r for r in table if r.implementation == "sgm-manifolds"}
     rows = []
     for r in table:
@@ -632,7 +633,8 @@ def benchmark_page(rows, run_info) -> str:
                   "to Monte Carlo error). Absent peers are not installed. Products and draws: the run's 2 matrix "
                   "products per step in NumPy, and its Gaussian increments as reverse_sde draws them (NumPy "
                   "Generator, float64), each alone, for all steps; their sum is a floor under any run that "
-                  "computes its products with NumPy and draws with NumPy.", "",
+                  "forms both products at every step with NumPy and draws with NumPy (this package's run skips "
+                  "the second product where the posterior is sparse).", "",
                   "| workload | dtype | implementation | particle-steps / s | GEMM fraction | mean nearest "
                   "| run (s) | products (s) | draws (s) | run / floor |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
