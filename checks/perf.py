@@ -35,7 +35,7 @@ from theory.measures.base import Measure
 from theory.perturbations import ExactScore
 from theory.priors import Gaussian
 from theory.schemes import EulerMaruyama, Exponential, Posterior, Scheme
-from theory.simulator import Grid, reverse_sde, step_coefficients, time_grid
+from theory.simulator import Grid, _increments, reverse_sde, step_coefficients, time_grid
 
 # Bounds of the issues (foundation, simulator, issue 15).
 # Times at which PointCloud.score is measured against its two products (no bound: the peers below
@@ -357,17 +357,12 @@ def _torch_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.nd
 
 
 def _draws(w: Workload, dtype: type) -> Callable[[], object]:
-    """One step's Gaussian increments alone, as reverse_sde draws them: n x d float64 standard normals
-    from a NumPy Generator (PCG64), rounded to ``dtype``, into reused buffers."""
-    rng = np.random.default_rng(3)
-    draws = np.empty((w.n, w.measure.d))
-    out = np.empty((w.n, w.measure.d), dtype=dtype)
-
-    def noise():
-        rng.standard_normal(out=draws)
-        out[...] = draws
-
-    return noise
+    """One step's Gaussian increments alone, drawn by reverse_sde's own routine (n x d float64 standard
+    normals from a NumPy Generator, PCG64 here, rounded to ``dtype``), into a reused buffer."""
+    shape = (w.n, w.measure.d)
+    noise = _increments(np.random.default_rng(3), shape, np.dtype(dtype))
+    out = np.empty(shape, dtype=dtype)
+    return lambda: noise(0, out)
 
 
 # name -> (module that must be importable, runner factory); this package first.

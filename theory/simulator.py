@@ -147,6 +147,23 @@ def step_coefficients(times: np.ndarray, scheme: Scheme | str, process: ForwardP
     return resolve(scheme).coefficients(times, process)
 
 
+def _increments(rng: np.random.Generator, shape: tuple[int, ...],
+                dtype: np.dtype) -> Callable[[int, np.ndarray], None]:
+    """The Gaussian increments of a run, as ``noise(i, out)``: fills ``out`` (``shape``, ``dtype``)
+    with standard normals drawn from ``rng`` in float64 and rounded to ``dtype``, so that float32 and
+    float64 runs of one seed consume the same random numbers."""
+    if np.dtype(dtype) == np.float64:
+        def noise(i: int, out: np.ndarray) -> None:
+            rng.standard_normal(out=out)
+    else:
+        draws = np.empty(shape)
+
+        def noise(i: int, out: np.ndarray) -> None:
+            rng.standard_normal(out=draws)
+            out[...] = draws
+    return noise
+
+
 def _initial(prior: object, n: int, d: int, T: float, process: ForwardProcess, rng: np.random.Generator) -> np.ndarray:
     if prior is None:
         prior = Gaussian.reference(d, T, process=process)
@@ -216,17 +233,8 @@ def reverse_sde(
     y = _initial(prior, n, d, times[0], process, rng).astype(dtype)
     recorders = {name: obs.recorder(times, n, d) for name, obs in record.items()}
 
-    if dtype == np.float64:
-        def noise(i: int, out: np.ndarray) -> None:
-            rng.standard_normal(out=out)
-    else:
-        draws = np.empty(y.shape)
-
-        def noise(i: int, out: np.ndarray) -> None:
-            rng.standard_normal(out=draws)
-            out[...] = draws
-
-    _integrate(scheme, score, y, times, (c_y, c_s, c_z), noise, rng, chunk, recorders.values())
+    _integrate(scheme, score, y, times, (c_y, c_s, c_z), _increments(rng, y.shape, dtype), rng, chunk,
+               recorders.values())
     return SDEResult(samples=y, times=times, records={k: r.result() for k, r in recorders.items()},
                      scheme=scheme, grid=grid, process=process)
 
