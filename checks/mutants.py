@@ -239,13 +239,18 @@ def run_mutant(mutant: Mutant, *, claims: Sequence[str], seed: int, budget: str)
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+def kept_every_claim(row: dict) -> bool:
+    """Whether the claims judged the mutant of ``row`` and none came out not confirmed (a crash is
+    no judgment, so it does not count as kept)."""
+    return not row["killed_by"] and not row.get("crashed")
+
+
 def summarize(rows: Sequence[dict]) -> dict:
     bugs = [r for r in rows if not r["neutral"]]
     neutral = [r for r in rows if r["neutral"]]
     return {"mutants": list(rows),
             "kill_rate": (sum(bool(r["killed_by"]) for r in bugs) / len(bugs)) if bugs else None,
-            "neutral_ok": (sum(not r["killed_by"] and not r.get("crashed") for r in neutral) / len(neutral))
-            if neutral else None,
+            "neutral_ok": (sum(map(kept_every_claim, neutral)) / len(neutral)) if neutral else None,
             "crashed": [r["name"] for r in rows if r.get("crashed")]}
 
 

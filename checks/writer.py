@@ -229,11 +229,13 @@ def sensitivity_page(mutants: Mapping[str, Any], records: Sequence[Mapping[str, 
 
     descriptions : mutant name -> what it changes.
     """
+    from checks.mutants import kept_every_claim
+
     rows = mutants["mutants"]
     bugs = [r for r in rows if not r["neutral"]]
     neutral = [r for r in rows if r["neutral"]]
     killed = sum(bool(r["killed_by"]) for r in bugs)
-    kept = sum(not r["killed_by"] and not r.get("crashed") for r in neutral)
+    kept = sum(map(kept_every_claim, neutral))
     crashed = [r["name"] for r in rows if r.get("crashed")]
     lines = ["# What the claim checks can tell apart", "",
              "Each *mutant* is one small change of one formula of the package (a variance x1.01, a noise "
