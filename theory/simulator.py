@@ -30,6 +30,18 @@ for different row counts (observed: a few ulps in OpenBLAS 0.3.30 and 0.3.31, ev
 one fixed row count padded with zeros), so there the results agree to rounding, not bit for bit.
 The same seed and chunk size always give bit-identical results.
 
+Bands (``bands`` > 1): the particles never interact, so a run may split them into ``bands`` row
+bands of near-equal size, each advanced with its own random stream and, where the machine has the
+cores, on its own thread. The prior is drawn from ``rng`` as for one band; then one draw of 4 words
+from ``rng`` seeds a SeedSequence whose ``spawn(bands)`` children drive the bands (their increments
+and, for ``Ancestral``, their posterior draws). The samples therefore depend on the seed and on
+``bands``, never on how many threads ran them: a run with ``bands = 2`` gives the same bits on one
+core as on 64. They differ from the one-band run of the same seed (other random numbers, same law).
+While a banded run is in progress the process's BLAS libraries are held to one thread each
+(threadpoolctl), so that the bands' matrix products do not compete for one BLAS thread pool; the
+score is called concurrently on disjoint row bands and must be thread-safe (every score in
+:mod:`theory` is).
+
 Observers (:mod:`theory.observers`) see the drift input as the score: for ``Ancestral`` that is
 the one-draw score (alpha X_0 - y)/sigma^2, whose mean over the draw is the exact score.
 """
@@ -37,10 +49,13 @@ the one-draw score (alpha X_0 - y)/sigma^2, whose mean over the draw is the exac
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from theory import _validate
 from theory.observers import Observer
@@ -193,6 +208,7 @@ def reverse_sde(
     record: Mapping[str, Observer] | None = None,
     chunk_size: int | None = None,
     dtype: type = np.float64,
+    bands: int = 1,
 ) -> SDEResult:
     """Integrate the reverse SDE with score ``score`` from pi at t = T down to t = delta.
 
@@ -206,7 +222,9 @@ def reverse_sde(
     the particles' storage type; the score is called on rows of that dtype (a PointCloud's score then
     runs its kernel in float32). The prior draws and the Gaussian increments are drawn in float64 and
     rounded, so a float32 run consumes the same random numbers as the float64 run of the same seed and
-    follows its path up to rounding.
+    follows its path up to rounding. bands : 1 <= bands <= n, the number of row bands, each with its
+    own random stream, advanced concurrently (see the module docstring): the result depends on
+    ``bands`` but not on the machine's cores; ``score`` must then be thread-safe.
 
     Returns :class:`SDEResult` with ``samples`` of shape (n, d) at forward time delta.
     Raises ValueError for a grid whose coefficients overflow (naming the step) and NonFiniteError
@@ -221,6 +239,9 @@ def reverse_sde(
     times = time_grid(T, delta, steps, grid)
     grid = _enum(grid, Grid, "grid")
     chunk = n if chunk_size is None else _validate.integer(chunk_size, "chunk_size", minimum=1)
+    bands = _validate.integer(bands, "bands", minimum=1)
+    if bands > n:
+        raise ValueError(f"bands must be at most n = {n} (each band holds at least one particle), got {bands}")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype must be float64 or float32, got {dtype}")
@@ -233,8 +254,12 @@ def reverse_sde(
     y = _initial(prior, n, d, times[0], process, rng).astype(dtype)
     recorders = {name: obs.recorder(times, n, d) for name, obs in record.items()}
 
-    _integrate(scheme, score, y, times, (c_y, c_s, c_z), _increments(rng, y.shape, dtype), rng, chunk,
-               recorders.values())
+    if bands == 1:
+        _integrate(scheme, score, y, times, (c_y, c_s, c_z), _increments(rng, y.shape, dtype), rng, chunk,
+                   recorders.values())
+    else:
+        _integrate_bands(scheme, score, y, times, (c_y, c_s, c_z), _band_streams(rng, bands), dtype, chunk,
+                         list(recorders.values()))
     return SDEResult(samples=y, times=times, records={k: r.result() for k, r in recorders.items()},
                      scheme=scheme, grid=grid, process=process)
 
@@ -267,6 +292,76 @@ def _integrate(scheme: Scheme, score: ScoreFn, y: np.ndarray, times: np.ndarray,
             raise NonFiniteError(
                 f"particles became NaN/inf at step {i} (t = {times[i + 1]:.6g}); the score may be too large "
                 f"for this grid: use more steps or scheme='posterior'", step=i, t=float(times[i + 1]))
+    for rec in recorders:
+        rec.update(len(times) - 1, float(times[-1]), y, None)
+
+
+def _band_streams(rng: np.random.Generator, bands: int) -> list[np.random.Generator]:
+    """``bands`` independent generators of rng's bit-generator type, children of one SeedSequence
+    seeded by 4 words drawn from ``rng`` (so they follow rng's state, whatever made rng)."""
+    words = rng.integers(0, 2**32, size=4, dtype=np.uint64)
+    kind = type(rng.bit_generator)
+    return [np.random.Generator(kind(child)) for child in np.random.SeedSequence(words).spawn(bands)]
+
+
+def _available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _integrate_bands(scheme: Scheme, score: ScoreFn, y: np.ndarray, times: np.ndarray,
+                     coefficients: tuple[np.ndarray, ...], rngs: list[np.random.Generator], dtype: np.dtype,
+                     chunk: int, recorders) -> None:
+    """:func:`_integrate` on the row bands of y, one per generator of ``rngs``, in lock step: every
+    band evaluates its drift input at step i (on a thread pool of at most one thread per core), the
+    recorders see the whole (y, s), then every band draws its increments and updates its rows.
+    Band b holds rows edges[b] .. edges[b + 1] - 1 of near-equal counts."""
+    c_y, c_s, c_z = coefficients
+    n = y.shape[0]
+    edges = [n * b // len(rngs) for b in range(len(rngs) + 1)]
+    rows = [slice(edges[b], edges[b + 1]) for b in range(len(rngs))]
+    noises = [_increments(rng, y[band].shape, dtype) for rng, band in zip(rngs, rows)]
+    s = np.empty_like(y)
+    z = np.empty_like(y)
+
+    def evaluate(b: int, i: int, t: float) -> None:
+        _evaluate(scheme, score, t, y[rows[b]], chunk, rngs[b], out=s[rows[b]], step=i)
+
+    def update(b: int, i: int) -> bool:
+        """Advance band b over step i; whether its rows are all finite."""
+        yb, sb, zb = y[rows[b]], s[rows[b]], z[rows[b]]
+        noises[b](i, zb)
+        with np.errstate(over="ignore", invalid="ignore"):
+            yb *= c_y[i]
+            sb *= c_s[i]
+            yb += sb
+            zb *= c_z[i]
+            yb += zb
+        return bool(np.isfinite(yb).all())
+
+    def step(b: int, i: int, t: float) -> bool:
+        evaluate(b, i, t)
+        return update(b, i)
+
+    band_ids = range(len(rngs))
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=min(len(rngs), _available_cores())) as pool:
+        for i in range(len(times) - 1):
+            t = float(times[i])
+            if recorders:
+                list(pool.map(evaluate, band_ids, [i] * len(rngs), [t] * len(rngs)))
+                for rec in recorders:
+                    rec.update(i, t, y, s)
+                finite = list(pool.map(update, band_ids, [i] * len(rngs)))
+            else:
+                finite = list(pool.map(step, band_ids, [i] * len(rngs), [t] * len(rngs)))
+            if not all(finite):
+                raise NonFiniteError(
+                    f"particles became NaN/inf at step {i} (t = {times[i + 1]:.6g}); the score may be too large "
+                    f"for this grid: use more steps or scheme='posterior'", step=i, t=float(times[i + 1]))
     for rec in recorders:
         rec.update(len(times) - 1, float(times[-1]), y, None)
 
