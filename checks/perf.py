@@ -19,6 +19,7 @@ alone (the GEMM bound). A peer that is not installed is reported as absent.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import math
@@ -29,13 +30,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from theory import OU, PointCloud
 from theory.measures.base import Measure
 from theory.perturbations import ExactScore
 from theory.priors import Gaussian
 from theory.schemes import EulerMaruyama, Exponential, Posterior, Scheme
-from theory.simulator import Grid, _increments, reverse_sde, step_coefficients, time_grid
+from theory.simulator import Grid, _available_cores, _increments, reverse_sde, step_coefficients, time_grid
 
 # Bounds of the issues (foundation, simulator, issue 15).
 # Times at which PointCloud.score is measured against its two products (no bound: the peers below
@@ -57,6 +59,10 @@ PEER_DTYPES = (np.float32, np.float64)
 # benchmark runs (JAX, W2 float32: 0.68-0.97 s), enough to flip a ratio near 1; a third run costs
 # about 30 s for W2 and W3 together.
 PEER_REPEATS = 3
+# Row bands of this package's judged run: one per core of the machine (reverse_sde's ``bands``), so
+# the run uses every core for its draws, updates and kernels, as the peers use theirs. The default
+# one-band run is timed beside it, without a bound.
+PROJECT_BANDS = _available_cores()
 ACCURACY_TARGET = 0.02  # |RMS distance / (sigma(delta) sqrt(d - k)) - 1| within 2 %
 ACCURACY_MAX_STEPS = 4096  # the doubling search of the accuracy table stops here
 # The schemes of the accuracy table: those with a discretization error to trade against cost (the
@@ -225,12 +231,17 @@ class Throughput:
     GEMMs; above 1, the run skipped products (the kernel's sparse path). mean_nearest : the mean
     distance of the samples to their nearest training point (a check that every implementation
     computes the same law: they agree to Monte Carlo error). note : why a row is absent.
-    products : seconds of the run's 2 matrix products per step alone in NumPy, all steps (the GEMM
-    bound; the same for every implementation at one dtype). draws : seconds of the run's Gaussian
-    increments (n x d per step) alone as reverse_sde draws them, all steps (this package's rows only;
-    None elsewhere). Their sum, :attr:`floor`, bounds from below any run that forms both products at
-    every step with NumPy and draws its increments from a NumPy Generator, whatever else it does (this
-    package's run skips the second product where the posterior is sparse, so it can go below it).
+    products : seconds of the run's 2 matrix products per step alone in NumPy, all steps, on NumPy's
+    BLAS threads (the GEMM bound; the same for every implementation at one dtype). The next three are
+    on this package's rows only (None elsewhere): products_serial, the same products with NumPy's BLAS
+    held to one thread; draws, the run's Gaussian increments (n x d per step) alone as reverse_sde
+    draws them, on one thread, all steps; cores, the cores the process may run on. :attr:`floor` =
+    (products_serial + draws) / cores, the work of the products and the draws spread perfectly over
+    every core: it bounds from below any run on this machine that forms both products at every step
+    with NumPy and draws its increments from a NumPy Generator, however it splits that work and
+    whatever else it does, as long as a core does not run these faster alongside others than alone
+    (this package's run skips the second product where the posterior is sparse, so it can go below
+    it).
     """
 
     workload: str
@@ -243,22 +254,28 @@ class Throughput:
     note: str = ""
     products: float | None = None
     draws: float | None = None
+    products_serial: float | None = None
+    cores: int | None = None
 
     @property
     def floor(self) -> float | None:
-        """products + draws (None if either is missing)."""
-        return None if self.products is None or self.draws is None else self.products + self.draws
+        """(products_serial + draws) / cores (None if any is missing)."""
+        if self.products_serial is None or self.draws is None or self.cores is None:
+            return None
+        return (self.products_serial + self.draws) / self.cores
 
 
-def _project_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.ndarray]:
+def _project_runner(w: Workload, dtype: type, steps: int, *, bands: int = 1) -> Callable[[int], np.ndarray]:
     """This package's run: reverse_sde with the exact score (its defaults: posterior scheme,
-    geometric grid), the prior N(0, I) built once (as a user sampling repeatedly would)."""
+    geometric grid) on ``bands`` row bands, the prior N(0, I) built once (as a user sampling
+    repeatedly would)."""
     score = ExactScore(w.measure)
     prior = Gaussian.reference(w.measure.d, w.T)
+    bands = min(bands, w.n)
 
     def run(seed: int) -> np.ndarray:
         return reverse_sde(score, d=w.measure.d, n=w.n, T=w.T, delta=w.delta, steps=steps, prior=prior,
-                           rng=np.random.default_rng(seed), dtype=dtype).samples
+                           rng=np.random.default_rng(seed), dtype=dtype, bands=bands).samples
 
     return run
 
@@ -319,10 +336,6 @@ def _jax_runner(w: Workload, dtype: type, steps: int) -> Callable[[int], np.ndar
 
 def _blas_threads() -> int:
     """The threads of NumPy's BLAS (threadpoolctl), or the machine's cores if that is unknown."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return os.cpu_count() or 1
     threads = [info["num_threads"] for info in threadpool_info()
                if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "")]
     return threads[0] if threads else (os.cpu_count() or 1)
@@ -365,9 +378,13 @@ def _draws(w: Workload, dtype: type) -> Callable[[], object]:
     return lambda: noise(0, out)
 
 
-# name -> (module that must be importable, runner factory); this package first.
+# name -> (module that must be importable, runner factory); this package first: its judged run (one
+# row band per core), then its default run (one band), timed but not judged.
+PROJECT = "sgm-manifolds"
+PROJECT_ONE_BAND = "sgm-manifolds, one band"
 PEERS: dict[str, tuple[str | None, Callable[[Workload, type, int], Callable[[int], np.ndarray]]]] = {
-    "sgm-manifolds": (None, _project_runner),
+    PROJECT: (None, functools.partial(_project_runner, bands=PROJECT_BANDS)),
+    PROJECT_ONE_BAND: (None, _project_runner),
     "jax": ("jax", _jax_runner),
     "torch": ("torch", _torch_runner),
 }
@@ -395,6 +412,7 @@ def peer_throughput(w: Workload, *, steps: int | None = None, repeats: int = PEE
     samples = {key: run(0) for key, run in runners.items()}  # warm-up (JAX compiles here)
     best = dict.fromkeys(runners, float("inf"))
     best_products = dict.fromkeys(products, float("inf"))
+    best_serial = dict.fromkeys(products, float("inf"))
     best_draws = dict.fromkeys(draws, float("inf"))
     for repeat in range(repeats):
         for key, run in runners.items():
@@ -403,34 +421,40 @@ def peer_throughput(w: Workload, *, steps: int | None = None, repeats: int = PEE
             best[key] = min(best[key], time.perf_counter() - start)
         for name, fn in products.items():
             best_products[name] = min(best_products[name], steps * _best_time(fn, 3))
+            with threadpool_limits(limits=1, user_api="blas"):
+                best_serial[name] = min(best_serial[name], steps * _best_time(fn, 3))
         for name, fn in draws.items():
             best_draws[name] = min(best_draws[name], steps * _best_time(fn, 3))
     for (impl, name), seconds in best.items():
         nearest = float(np.mean(w.measure.distance(np.asarray(samples[(impl, name)], dtype=np.float64))))
+        ours = impl in (PROJECT, PROJECT_ONE_BAND)
         rows.append(Throughput(w.name, impl, name, seconds, w.n * steps / seconds, best_products[name] / seconds,
                                nearest, products=best_products[name],
-                               draws=best_draws[name] if impl == "sgm-manifolds" else None))
+                               draws=best_draws[name] if ours else None,
+                               products_serial=best_serial[name] if ours else None,
+                               cores=_available_cores() if ours else None))
     order = {impl: i for i, impl in enumerate(PEERS)}
     return sorted(rows, key=lambda r: (r.dtype, order[r.implementation]))
 
 
 def peer_rows(table: list[Throughput]) -> list[tuple[str, float, float]]:
-    """The judged ratios of a :func:`peer_throughput` table: this package's run time / each present
-    peer's (bound PEER_BOUND) per workload and dtype, and for W3 at float32 the run time / its matrix
-    products (bound 1 / W3_FLOAT32_GEMM_FRACTION_MIN). Shown beside each peer ratio, without a bound:
-    this package's floor (its NumPy products and draws alone, :attr:`Throughput.floor`) / the peer's
-    run. Above 1, no run that forms both of NumPy's products at every step and draws with NumPy can be
-    as fast as the peer on this machine, however little else it does."""
-    ours = {(r.workload, r.dtype): r for r in table if r.implementation == "sgm-manifolds"}
+    """The judged ratios of a :func:`peer_throughput` table: this package's run time (its PROJECT row,
+    one band per core) / each present peer's (bound PEER_BOUND) per workload and dtype, and for W3 at
+    float32 the run time / its matrix products (bound 1 / W3_FLOAT32_GEMM_FRACTION_MIN). Shown beside
+    each peer ratio, without a bound: this package's floor (its NumPy products and draws alone, spread
+    over the cores, :attr:`Throughput.floor`) / the peer's run. Above 1, no run that forms both of
+    NumPy's products at every step and draws with NumPy can be as fast as the peer on this machine,
+    however little else it does. The one-band run is not compared (its row is in the table)."""
+    ours = {(r.workload, r.dtype): r for r in table if r.implementation == PROJECT}
     rows = []
     for r in table:
-        if r.implementation == "sgm-manifolds" or r.seconds is None:
+        if r.implementation in (PROJECT, PROJECT_ONE_BAND) or r.seconds is None:
             continue
         mine = ours[(r.workload, r.dtype)]
         rows.append((f"{r.workload} {r.dtype}: sgm-manifolds run / {r.implementation} run", mine.seconds / r.seconds,
                      PEER_BOUND))
         if mine.floor is not None:
-            rows.append((f"{r.workload} {r.dtype}: sgm-manifolds floor (NumPy products + draws) / "
+            rows.append((f"{r.workload} {r.dtype}: sgm-manifolds floor ((NumPy products + draws) / cores) / "
                          f"{r.implementation} run", mine.floor / r.seconds, math.inf))
     for (workload, dtype), mine in ours.items():
         if workload == "W3" and dtype == "float32":
@@ -505,18 +529,13 @@ def machine_summary() -> tuple[tuple[str, str], ...]:
     import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that threadpoolctl lists it)
 
     lines = []
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        lines.append(("BLAS", "unknown (threadpoolctl is not installed)"))
-    else:
-        for info in sorted(threadpool_info(), key=lambda info: info.get("filepath", "")):  # stable order
-            if info.get("user_api") == "blas":
-                path = info.get("filepath", "?")
-                where = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
-                lines.append((f"BLAS ({where})",
-                              f"{info.get('internal_api')} {info.get('version')}, kernel "
-                              f"{info.get('architecture', 'unknown')}, {info.get('num_threads')} threads"))
+    for info in sorted(threadpool_info(), key=lambda info: info.get("filepath", "")):  # stable order
+        if info.get("user_api") == "blas":
+            path = info.get("filepath", "?")
+            where = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+            lines.append((f"BLAS ({where})",
+                          f"{info.get('internal_api')} {info.get('version')}, kernel "
+                          f"{info.get('architecture', 'unknown')}, {info.get('num_threads')} threads"))
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(("OPENBLAS_CORETYPE", f"{coretype} (set in the environment: OpenBLAS uses this kernel whatever "
                                        "the CPU supports)" if coretype else "not set (OpenBLAS picks its kernel "
@@ -625,17 +644,23 @@ def benchmark_page(rows, run_info) -> str:
                   "least disturbed of several whole runs, interleaved with the others and with the run's matrix "
                   "products alone (GEMM fraction = products' time / run time; above 1 the run skipped products). "
                   "Mean nearest: the samples' mean distance to their nearest training point (same law, so equal "
-                  "to Monte Carlo error). Absent peers are not installed. Products and draws: the run's 2 matrix "
-                  "products per step in NumPy, and its Gaussian increments as reverse_sde draws them (NumPy "
-                  "Generator, float64), each alone, for all steps; their sum is a floor under any run that "
-                  "forms both products at every step with NumPy and draws with NumPy (this package's run skips "
-                  "the second product where the posterior is sparse).", "",
+                  "to Monte Carlo error). Absent peers are not installed. "
+                  f"sgm-manifolds: `reverse_sde(..., bands={PROJECT_BANDS})`, one row band per core, each with "
+                  "its own random stream and thread (the judged run); its default one-band run is shown "
+                  "without a bound. Products: the run's 2 matrix products per step in NumPy on its BLAS "
+                  "threads, and on one thread; draws: its Gaussian increments as reverse_sde draws them "
+                  "(NumPy Generator, float64), on one thread; each alone, for all steps. The floor, (products "
+                  "on one thread + draws) / cores, is under any run on this machine that forms both products "
+                  "at every step with NumPy and draws with NumPy, however it spreads them over the cores "
+                  "(this package's run skips the second product where the posterior is sparse, so it can go "
+                  "below it).", "",
                   "| workload | dtype | implementation | particle-steps / s | GEMM fraction | mean nearest "
-                  "| run (s) | products (s) | draws (s) | run / floor |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| run (s) | products (s) | products, one thread (s) | draws (s) | run / floor |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r.workload} | {r.dtype} | {r.implementation} | {_cell(r.particle_steps_per_second, '.3g')} | "
                   f"{_cell(r.gemm_fraction, '.2f')} | {_cell(r.mean_nearest, '.4g')} | {_cell(r.seconds, '.3g')} | "
-                  f"{_cell(r.products, '.3g', _missing(r))} | {_cell(r.draws, '.3g', _missing(r))} | "
+                  f"{_cell(r.products, '.3g', _missing(r))} | {_cell(r.products_serial, '.3g', _missing(r))} | "
+                  f"{_cell(r.draws, '.3g', _missing(r))} | "
                   f"{_cell(None if r.floor is None else r.seconds / r.floor, '.2f', _missing(r))} |" for r in table]
     late = getattr(rows, "late", ())
     if late:

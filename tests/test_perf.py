@@ -50,20 +50,24 @@ def test_peer_table_rows_and_absent_peers(small_cloud_workload, monkeypatch):
     table = perf.peer_throughput(small_cloud_workload, steps=3, repeats=1)
     present = [r for r in table if r.seconds is not None]
     absent = [r for r in table if r.seconds is None]
-    expected = {(impl, np.dtype(dt).name) for impl in ("sgm-manifolds", "jax") for dt in perf.PEER_DTYPES}
+    expected = {(impl, np.dtype(dt).name) for impl in (perf.PROJECT, perf.PROJECT_ONE_BAND, "jax")
+                for dt in perf.PEER_DTYPES}
     assert {(r.implementation, r.dtype) for r in present} >= expected
     assert all(_positive(r.particle_steps_per_second) and _positive(r.gemm_fraction) and _positive(r.mean_nearest)
                for r in present)
     assert {r.implementation for r in absent} >= {"missing"}
     assert all(r.particle_steps_per_second is None and "not installed" in r.note for r in absent)
-    # Every present row has the NumPy products of its dtype; this package's rows also the draws, and
-    # their sum as floor.
+    # Every present row has the NumPy products of its dtype; this package's rows (both runs) also the
+    # products on one thread, the draws and the cores, and the floor made of them.
     assert all(_positive(r.products) for r in present)
-    ours = [r for r in present if r.implementation == "sgm-manifolds"]
-    assert len(ours) == len(perf.PEER_DTYPES)
-    assert all(_positive(r.draws) and r.floor == r.products + r.draws for r in ours)
-    assert all(r.draws is None and r.floor is None for r in present if r.implementation != "sgm-manifolds")
+    ours = [r for r in present if r.implementation in (perf.PROJECT, perf.PROJECT_ONE_BAND)]
+    assert len(ours) == 2 * len(perf.PEER_DTYPES)
+    assert all(_positive(r.draws) and _positive(r.products_serial) and r.cores == perf.PROJECT_BANDS
+               and r.floor == (r.products_serial + r.draws) / r.cores for r in ours)
+    assert all(r.draws is None and r.floor is None for r in present if r not in ours)
     rows = perf.peer_rows(table)
+    # Only the judged (one band per core) run is compared with the peers.
+    assert not any(perf.PROJECT_ONE_BAND in name for name, _, _ in rows)
     assert not any("missing" in name for name, _, _ in rows)
     judged = [(measured, bound) for name, measured, bound in rows if name.endswith("sgm-manifolds run / jax run")]
     floors = [(measured, bound) for name, measured, bound in rows if "floor" in name and name.endswith("/ jax run")]
@@ -71,23 +75,30 @@ def test_peer_table_rows_and_absent_peers(small_cloud_workload, monkeypatch):
     assert all(_positive(measured) and bound == perf.PEER_BOUND for measured, bound in judged)
     assert all(_positive(measured) and math.isinf(bound) for measured, bound in floors)
     page = perf.benchmark_page(perf.BenchmarkRun(tuple(rows), tuple(table)), {"seed": 0})
-    assert "| small | float32 | missing | absent | absent | absent | absent | absent | absent | absent |" in page
+    assert "| small | float32 | missing | absent | absent | absent | absent | absent | absent | absent | absent |" in page
 
 
 def test_floor_row_and_columns():
-    """The floor (NumPy products + draws) gives an unbounded row floor / peer run beside the judged
-    run / peer run, and the table's run / floor column; a row without draws reads "not measured"."""
-    table = [perf.Throughput("W2", "sgm-manifolds", "float32", 2.0, 2e5, 0.5, 0.357, products=0.8, draws=0.2),
+    """The floor ((products on one thread + draws) / cores) gives an unbounded row floor / peer run
+    beside the judged run / peer run, and the table's run / floor column; a row without draws reads
+    "not measured"; the one-band run is in the table but in no ratio."""
+    table = [perf.Throughput("W2", perf.PROJECT, "float32", 2.0, 2e5, 0.5, 0.357, products=0.8, draws=0.5,
+                             products_serial=1.5, cores=2),
+             perf.Throughput("W2", perf.PROJECT_ONE_BAND, "float32", 3.0, 1.3e5, 0.33, 0.357, products=0.8,
+                             draws=0.5, products_serial=1.5, cores=2),
              perf.Throughput("W2", "jax", "float32", 0.5, 8e5, 2.0, 0.356, products=1.0),
              perf.Throughput("W2", "other", "float32", 4.0, 1e5, 0.25, 0.356)]
     rows = {name: (measured, bound) for name, measured, bound in perf.peer_rows(table)}
-    assert rows["W2 float32: sgm-manifolds run / jax run"] == (4.0, perf.PEER_BOUND)
-    assert rows["W2 float32: sgm-manifolds floor (NumPy products + draws) / jax run"] == (2.0, math.inf)
-    assert rows["W2 float32: sgm-manifolds floor (NumPy products + draws) / other run"] == (0.25, math.inf)
+    assert rows == {"W2 float32: sgm-manifolds run / jax run": (4.0, perf.PEER_BOUND),
+                    "W2 float32: sgm-manifolds floor ((NumPy products + draws) / cores) / jax run": (2.0, math.inf),
+                    "W2 float32: sgm-manifolds run / other run": (0.5, perf.PEER_BOUND),
+                    "W2 float32: sgm-manifolds floor ((NumPy products + draws) / cores) / other run": (0.25, math.inf)}
     page = perf.benchmark_page(perf.BenchmarkRun(tuple(perf.peer_rows(table)), tuple(table)), {"seed": 0})
-    assert "| W2 | float32 | sgm-manifolds | 2e+05 | 0.50 | 0.357 | 2 | 0.8 | 0.2 | 2.00 |" in page
-    assert "| W2 | float32 | jax | 8e+05 | 2.00 | 0.356 | 0.5 | 1 | not measured | not measured |" in page
-    assert "| W2 | float32 | other | 1e+05 | 0.25 | 0.356 | 4 | not measured | not measured | not measured |" in page
+    assert "| W2 | float32 | sgm-manifolds | 2e+05 | 0.50 | 0.357 | 2 | 0.8 | 1.5 | 0.5 | 2.00 |" in page
+    assert "| W2 | float32 | sgm-manifolds, one band | 1.3e+05 | 0.33 | 0.357 | 3 | 0.8 | 1.5 | 0.5 | 3.00 |" in page
+    assert "| W2 | float32 | jax | 8e+05 | 2.00 | 0.356 | 0.5 | 1 | not measured | not measured | not measured |" in page
+    assert ("| W2 | float32 | other | 1e+05 | 0.25 | 0.356 | 4 | not measured | not measured | not measured "
+            "| not measured |") in page
 
 
 @pytest.mark.parametrize("dtype", perf.PEER_DTYPES)
@@ -153,7 +164,7 @@ def test_cli_writes_the_peer_and_late_tables(tmp_path, monkeypatch):
     assert cli.main(["--out", str(tmp_path / "rep"), "--only", "C1", "--benchmarks"]) == cli.EXIT_BENCHMARK
     page = (tmp_path / "rep" / "BENCHMARKS.md").read_text()
     assert "| W2 float32: sgm-manifolds run / jax run | 2 | 1 | **no** |" in page
-    assert "| W2 | float32 | torch | absent | absent | absent | absent | absent | absent | absent |" in page
+    assert "| W2 | float32 | torch | absent | absent | absent | absent | absent | absent | absent | absent |" in page
     assert "| 100000 | 16 | 2000 | 0.02 | 1.4 |" in page
 
 
@@ -161,7 +172,6 @@ def test_cli_writes_the_peer_and_late_tables(tmp_path, monkeypatch):
 def test_machine_summary_states_the_blas_kernel_and_its_override(monkeypatch, coretype):
     """The page names each loaded BLAS with the kernel it chose, and whether OPENBLAS_CORETYPE forces
     that kernel (read from the environment at the call, as set or unset here)."""
-    pytest.importorskip("threadpoolctl")
     if coretype is None:
         monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
     else:
