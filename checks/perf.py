@@ -14,7 +14,9 @@ Peers (issue 15): the same W2 and W3 runs (exact point-cloud score, posterior sc
 grid from T = 5 to delta = 1e-3, N(0, I) prior) written directly in JAX (one ``jax.jit`` of a
 ``lax.scan`` over the steps) and, when it is installed, torch; each at float32 and float64, timed
 as whole runs interleaved with this package's ``reverse_sde`` and with the run's matrix products
-alone (the GEMM bound). A peer that is not installed is reported as absent.
+alone (the GEMM bound). This package's judged run uses one row band per core (``bands``, as the peers
+use every core); its default one-band run is timed beside it. A peer that is not installed is
+reported as absent.
 """
 
 from __future__ import annotations

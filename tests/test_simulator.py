@@ -361,9 +361,10 @@ def test_bands_feed_the_recorders_every_particle():
                                rtol=1e-12)
 
 
-def test_banded_run_reports_nonfinite_scores_with_step_and_restores_blas_threads():
-    """A banded run stops at the step where one band's score is NaN, as a one-band run does, and leaves
-    the BLAS thread counts as it found them (they are held to one only during the run)."""
+def test_banded_run_reports_nonfinite_values_with_step_and_restores_blas_threads():
+    """A banded run stops at the step where one band's score is NaN, or its particles overflow, as a
+    one-band run does, and leaves the BLAS thread counts as it found them (they are held to one only
+    during the run)."""
     def score(t, x):
         return np.full_like(x, np.nan) if t < 0.1 and x[0, 0] > -np.inf else -x
 
@@ -372,5 +373,8 @@ def test_banded_run_reports_nonfinite_scores_with_step_and_restores_blas_threads
         reverse_sde(score, **dict(BASE, n=6), bands=3, rng=np.random.default_rng(0))
     assert info.value.t < 0.1 and 0 < info.value.step < 5
     assert [info["num_threads"] for info in threadpool_info()] == before
+    with pytest.raises(NonFiniteError, match=r"particles became NaN/inf at step \d+"):
+        reverse_sde(lambda t, x: 1e308 * np.ones_like(x), **dict(BASE, n=6), bands=2, scheme="euler_maruyama",
+                    rng=np.random.default_rng(0))
     _banded(_cloud(), bands=2, n=20)
     assert [info["num_threads"] for info in threadpool_info()] == before

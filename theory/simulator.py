@@ -282,18 +282,27 @@ def _integrate(scheme: Scheme, score: ScoreFn, y: np.ndarray, times: np.ndarray,
         for rec in recorders:
             rec.update(i, t, y, s)
         noise(i, z)
-        with np.errstate(over="ignore", invalid="ignore"):
-            y *= c_y[i]
-            s *= c_s[i]
-            y += s
-            z *= c_z[i]
-            y += z
-        if not np.isfinite(y).all():
-            raise NonFiniteError(
-                f"particles became NaN/inf at step {i} (t = {times[i + 1]:.6g}); the score may be too large "
-                f"for this grid: use more steps or scheme='posterior'", step=i, t=float(times[i + 1]))
+        if not _advance(y, s, z, c_y[i], c_s[i], c_z[i]):
+            raise _diverged(times, i)
     for rec in recorders:
         rec.update(len(times) - 1, float(times[-1]), y, None)
+
+
+def _advance(y: np.ndarray, s: np.ndarray, z: np.ndarray, c_y: float, c_s: float, c_z: float) -> bool:
+    """The affine update y <- c_y y + c_s s + c_z z in place (s and z are overwritten); whether every
+    entry of y is finite afterwards."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        y *= c_y
+        s *= c_s
+        y += s
+        z *= c_z
+        y += z
+    return bool(np.isfinite(y).all())
+
+
+def _diverged(times: np.ndarray, i: int) -> NonFiniteError:
+    return NonFiniteError(f"particles became NaN/inf at step {i} (t = {times[i + 1]:.6g}); the score may be too "
+                          f"large for this grid: use more steps or scheme='posterior'", step=i, t=float(times[i + 1]))
 
 
 def _band_streams(rng: np.random.Generator, bands: int) -> list[np.random.Generator]:
@@ -332,15 +341,8 @@ def _integrate_bands(scheme: Scheme, score: ScoreFn, y: np.ndarray, times: np.nd
 
     def update(b: int, i: int) -> bool:
         """Advance band b over step i; whether its rows are all finite."""
-        yb, sb, zb = y[rows[b]], s[rows[b]], z[rows[b]]
-        noises[b](i, zb)
-        with np.errstate(over="ignore", invalid="ignore"):
-            yb *= c_y[i]
-            sb *= c_s[i]
-            yb += sb
-            zb *= c_z[i]
-            yb += zb
-        return bool(np.isfinite(yb).all())
+        noises[b](i, z[rows[b]])
+        return _advance(y[rows[b]], s[rows[b]], z[rows[b]], c_y[i], c_s[i], c_z[i])
 
     def step(b: int, i: int, t: float) -> bool:
         evaluate(b, i, t)
@@ -359,9 +361,7 @@ def _integrate_bands(scheme: Scheme, score: ScoreFn, y: np.ndarray, times: np.nd
             else:
                 finite = list(pool.map(step, band_ids, [i] * len(rngs), [t] * len(rngs)))
             if not all(finite):
-                raise NonFiniteError(
-                    f"particles became NaN/inf at step {i} (t = {times[i + 1]:.6g}); the score may be too large "
-                    f"for this grid: use more steps or scheme='posterior'", step=i, t=float(times[i + 1]))
+                raise _diverged(times, i)
     for rec in recorders:
         rec.update(len(times) - 1, float(times[-1]), y, None)
 
