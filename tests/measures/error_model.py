@@ -13,6 +13,7 @@ from scipy.spatial.distance import pdist
 from theory import Measure, Mixture, PointCloud, Product, Sphere, Subspace
 
 EPS = np.finfo(np.float64).eps
+TINY = np.finfo(np.float64).tiny  # the smallest normal float64, 2.2e-308
 
 # References are computed at 50 significant digits (mpmath.workdps, which leaves the global
 # precision of other test modules alone); comparisons with float results need no more than 53 bits.
@@ -28,16 +29,22 @@ MP_DIGITS = 50
 KERNEL_RTOL = 1e-13
 
 
+def norms(x: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of x, shape (n,), by np.hypot.reduce: a sum of squares underflows
+    to 0 for entries below 1e-154 and would make a rounding bound built on it 0."""
+    return np.hypot.reduce(np.asarray(x, dtype=np.float64), axis=1)
+
+
 def support_radius(measure: Measure) -> float:
     """R with |x0| <= R for the points x0 that enter log p_t's terms (rounding scale)."""
     if isinstance(measure, PointCloud):
-        return float(np.max(np.linalg.norm(measure.points, axis=1)))
+        return float(np.max(norms(measure.points)))
     if isinstance(measure, Subspace):
         return float(np.linalg.norm(measure.mean))
     if isinstance(measure, Sphere):
         return float(np.linalg.norm(measure.center)) + measure.radius
     if isinstance(measure, Product):
-        return float(np.sqrt(sum(support_radius(f) ** 2 for f in measure.factors)))
+        return float(np.hypot.reduce([support_radius(f) for f in measure.factors]))
     if isinstance(measure, Mixture):
         return max(support_radius(c) for c in measure.components)
     raise NotImplementedError(type(measure).__name__)

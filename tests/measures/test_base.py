@@ -22,7 +22,8 @@ from scipy.optimize import brentq
 from scipy.spatial.distance import cdist
 
 import strategies as sts
-from error_model import EPS, l1_norm, local_scale, posterior_extent, rounding_scale, rounding_units, support_radius
+from error_model import (EPS, TINY, l1_norm, local_scale, norms, posterior_extent, rounding_scale, rounding_units,
+                         support_radius)
 from finite_differences import assert_score_is_gradient
 from theory import VE, Measure, Mixture, PointCloud, Product, Sphere, Subspace
 from theory.measures.base import Partition
@@ -76,7 +77,7 @@ def score_rounding_scale(measure: Measure, t: float, x: np.ndarray, process, siz
     """
     alpha, var = float(process.alpha(t)), float(process.sigma2(t))
     extent = posterior_extent(measure, t, x, process)
-    radius = np.linalg.norm(x, axis=1) + alpha * support_radius(measure)
+    radius = norms(x) + alpha * support_radius(measure)
     return (alpha * size * extent + radius) / var
 
 
@@ -115,7 +116,7 @@ def test_fokker_planck(case):
     size = rounding_scale(m, t, x, process, log_p)
     size1 = score_rounding_scale(m, t, x, process, size)
     c = rounding_units(d)
-    xnorm = np.linalg.norm(x, axis=1)
+    xnorm = norms(x)
 
     # divergence of the score
     eta = np.clip((c * EPS * size1 * ell / 42.6) ** (1.0 / 3.0), 1e-6, 1e-2)
@@ -155,7 +156,7 @@ def test_fokker_planck(case):
         0.5 * g2 * np.einsum("ij,ij->i", s, s),
     ])
     residual = terms[0] - terms[1:].sum(axis=0)
-    snorm = np.linalg.norm(s, axis=1)
+    snorm = norms(s)
     bound = (a_err + 0.5 * g2 * div_err + abs(f) * xnorm * c * EPS * size1 + g2 * snorm * c * EPS * size1
              + 4 * EPS * np.abs(terms).sum(axis=0))
     assert np.all(np.abs(residual) <= bound), (case, residual, bound, np.abs(terms).sum(axis=0))
@@ -679,7 +680,7 @@ def nearest_tie_excess(measure: Measure, x: np.ndarray) -> np.ndarray:
         squares = cdist(x, measure.points, "sqeuclidean")
         best = squares.min(axis=1, keepdims=True)
         radius = support_radius(measure)
-        slack = 2 * (measure.d + 2) * EPS * (np.linalg.norm(x, axis=1, keepdims=True) * radius + radius**2) + 4 * EPS * best
+        slack = 2 * (measure.d + 2) * EPS * (norms(x)[:, None] * radius + radius**2) + 4 * EPS * best
         excess = squares - best
         return np.where(excess <= slack, excess, 0.0).max(axis=1)
     if isinstance(measure, Product):
@@ -695,8 +696,11 @@ def distance_rounding(measure: Measure, x: np.ndarray) -> np.ndarray:
     """Rounding bound of a distance to M computed two ways, shape (n,): each side forms a few d-term
     products with unit columns (rotations, frames, least squares with an orthonormal matrix:
     gamma_d each, any summation order) and root-sum-squares of terms of size <= |x| + R (R the
-    support radius), so 8 (d + 2) eps (|x| + R)."""
-    return 8 * (measure.d + 2) * EPS * (np.linalg.norm(x, axis=1) + support_radius(measure))
+    support radius), so 8 (d + 2) eps (|x| + R). Squares below the smallest normal number TINY
+    (entries below 1.5e-154) lose up to TINY each to underflow, on either side, so the (d + 2)-term
+    sums of squares are off by up to (d + 2) TINY in absolute terms, and their square roots by up to
+    sqrt((d + 2) TINY) = 1.5e-154 sqrt(d + 2)."""
+    return 8 * (measure.d + 2) * EPS * (norms(x) + support_radius(measure)) + np.sqrt((measure.d + 2) * TINY)
 
 
 @given(sts.cases(families=("product", "torus", "mixture")))
